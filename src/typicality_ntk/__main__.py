@@ -1,0 +1,5 @@
+"""``python -m typicality_ntk`` is ``tntk``."""
+
+from typicality_ntk.cli import main
+
+main()

@@ -1,0 +1,109 @@
+"""Reject bad input before any compute: compose every job of a (multi)run and validate it.
+
+Hydra reports composition errors as multi-line messages with exit code 1 and a runtime error as a
+traceback; users get neither here. Every job's config is composed with Hydra's compose API (the
+same config loader ``tntk`` uses), turned into the typed schema (running every check) and handed
+to its experiment's ``check``; the first failure becomes one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf.errors import OmegaConfBaseException
+
+from typicality_ntk.config import register_configs, to_config
+from typicality_ntk.errors import ConfigError
+
+__all__ = ["expand_sweep", "preflight", "validate_config"]
+
+#: Above this many jobs only the first ones are composed (each compose takes ~10 ms).
+MAX_PREFLIGHT_JOBS = 2000
+
+
+def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
+    """The jobs of a multirun as lists of plain overrides (the basic sweeper's product)."""
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    axes = []
+    for o in parsed:
+        if o.is_sweep_override():
+            key = o.get_key_element()
+            axes.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+        else:
+            axes.append([o.input_line])
+    return [list(job) for job in itertools.islice(itertools.product(*axes), MAX_PREFLIGHT_JOBS)]
+
+
+def validate_config(cfg):
+    """Typed config (all checks run) plus the experiment's own check; raises ConfigError."""
+    from typicality_ntk.experiments import load_experiment
+
+    obj = to_config(cfg)
+    try:
+        experiment = load_experiment(obj.module)
+    except (ImportError, TypeError) as err:
+        raise ConfigError("module", obj.module, f"cannot load the experiment ({err})") from None
+    if experiment.check is not None:
+        experiment.check(obj)
+    return obj, experiment
+
+
+def _group_error(err: MissingConfigException, job: Sequence[str]) -> ConfigError:
+    text = str(err)
+    m = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+    if m:
+        group, value = m.group(1), m.group(2)
+        options = re.findall(r"^\t(\S+)$", text.split("Config search path")[0], flags=re.M)
+        known = ", ".join(options) or "none"
+        return ConfigError(group, value, f"unknown option; known: {known}")
+    return ConfigError("config", " ".join(job), text.splitlines()[0])
+
+
+def _compose_error(err: Exception, job: Sequence[str]) -> ConfigError:
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    cause = err.__cause__
+    m = re.search(r"override (\S+)", first) or re.search(r"override '([^']+)'", first)
+    key_value = m.group(1) if m else " ".join(job)
+    if "=" in key_value:
+        key, value = key_value.split("=", 1)
+    else:
+        key = key_value
+        value = next(
+            (j.split("=", 1)[1] for j in job if j.split("=", 1)[0].lstrip("+~") == key), ""
+        )
+    detail = str(cause).splitlines()[0] if cause is not None else first
+    if "not in struct" in str(cause) or "not in '" in str(cause):
+        detail = "unknown key (use +key=value to add one, or check the spelling)"
+    detail = re.sub(
+        r"Value '[^']*' of type '(\w+)' could not be converted to (\w+)",
+        lambda mm: f"must be {mm.group(2).lower()} (got a {mm.group(1)})",
+        detail,
+    )
+    return ConfigError(key, value, detail)
+
+
+def preflight(config_dir: str, config_name: str, overrides: Sequence[str], multirun: bool) -> int:
+    """Validate every job; returns the number of jobs, raises ConfigError on the first bad one."""
+    register_configs()
+    try:
+        jobs = expand_sweep(overrides) if multirun else [list(overrides)]
+    except HydraException as err:
+        raise ConfigError("overrides", " ".join(overrides), str(err).splitlines()[0]) from None
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+        for job in jobs:
+            try:
+                cfg = compose(config_name, overrides=job)
+            except MissingConfigException as err:
+                raise _group_error(err, job) from None
+            except (HydraException, OmegaConfBaseException) as err:
+                raise _compose_error(err, job) from None
+            validate_config(cfg)
+    GlobalHydra.instance().clear()
+    return len(jobs)

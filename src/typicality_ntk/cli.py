@@ -1,0 +1,214 @@
+"""Command-line entry points: ``tntk`` (the Hydra application) and ``tntk-plot`` (redraw figures).
+
+tntk experiment=page_curve quantum.n_qubits=12
+tntk -m experiment=page_curve quantum.n_qubits=8,10,12 seed=0,1
+tntk-plot outputs/multirun/2026-11-23/10-00-00
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from typicality_ntk import store
+from typicality_ntk.config import register_configs
+from typicality_ntk.errors import ConfigError
+
+__all__ = ["CONFIG_DIR", "main", "plot_main", "run_job"]
+
+log = logging.getLogger("typicality_ntk")
+
+_HERE = Path(__file__).resolve().parent
+#: conf/ ships inside the wheel; an editable install (uv run) reads the repository's conf/.
+CONFIG_DIR = str(_HERE / "conf" if (_HERE / "conf").is_dir() else _HERE.parents[1] / "conf")
+CONFIG_NAME = "config"
+
+# Flags after which Hydra prints instead of running: nothing to validate.
+_INFO_FLAGS = {
+    "--help",
+    "-h",
+    "--hydra-help",
+    "--info",
+    "-i",
+    "--cfg",
+    "-c",
+    "--shell-completion",
+    "-sc",
+    "--version",
+    "--resolve",
+    "--package",
+    "-p",
+}
+_VALUE_FLAGS = {
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+}
+
+_RUNNER = None  # one per process: jobs of an in-process multirun reuse compiled programs
+
+
+def _runner():
+    global _RUNNER
+    if _RUNNER is None:
+        from typicality_ntk.sweep import Runner
+
+        _RUNNER = Runner()
+    return _RUNNER
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
+    """Run (or reuse) one job: validate, compute if missing, store, draw figures from the store.
+
+    Returns:
+        ``{"status": "computed"|"reused", "entry": Path, "figures": [Path, ...]}``.
+    """
+    from typicality_ntk._preflight import validate_config
+
+    from typicality_ntk._jax_setup import enable_compilation_cache
+
+    config, experiment = validate_config(cfg)
+    enable_compilation_cache(config.compile_cache)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    root = Path(config.store.root)
+    digest = store.config_hash(resolved)
+    entry = store.find_entry(root, experiment.name, digest)
+    t0 = time.perf_counter()
+    if entry is not None and not config.store.recompute:
+        status = "reused"
+        log.info("%s: reusing stored entry %s", experiment.name, entry)
+    else:
+        status = "computed"
+        result = _runner().run(experiment, config)
+        meta = {
+            "compile_seconds": result.compile_seconds,
+            "run_seconds": result.run_seconds,
+            "setup_seconds": result.setup_seconds,
+            "n_compiles": result.n_compiles,
+            "chunk_size": result.chunk_size,
+            "device": result.device,
+            "points": result.points,
+        }
+        entry = store.write_entry(
+            root,
+            experiment.name,
+            resolved,
+            result.table,
+            result.arrays,
+            meta,
+            replace=config.store.recompute,
+        )
+        log.info(
+            "%s: %d rows in %.2f s (compile %.2f s, %d programs) on %s -> %s",
+            experiment.name,
+            len(result.table),
+            result.run_seconds,
+            result.compile_seconds,
+            result.n_compiles,
+            result.device,
+            entry,
+        )
+    figures: list[Path] = []
+    if run_dir is not None:
+        store.link_run_dir(run_dir, entry, status)
+        if config.figures and experiment.plot is not None:
+            figures = draw_entry(entry, Path(run_dir) / "figures")
+            log.info("figures: %s", ", ".join(str(p) for p in figures if p.suffix == ".png"))
+    log.info("%s done in %.1f s (%s)", experiment.name, time.perf_counter() - t0, status)
+    return {"status": status, "entry": entry, "figures": figures}
+
+
+def draw_entry(entry: Path, outdir: Path) -> list[Path]:
+    """Draw an entry's figures from what the store holds (no recomputation)."""
+    from typicality_ntk.experiments import load_experiment
+
+    meta = store.read_meta(entry)
+    experiment = load_experiment(meta["config"]["module"])
+    table = store.load(entry)
+    arrays = store.load_arrays(entry)
+    return experiment.plot(table, arrays, meta["config"], outdir)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=CONFIG_NAME)
+def _hydra_app(cfg: DictConfig) -> None:
+    try:
+        run_job(cfg, HydraConfig.get().runtime.output_dir)
+    except ConfigError as err:
+        _fail(str(err))
+
+
+def _split_argv(argv: list[str]) -> tuple[list[str], bool, bool]:
+    """(overrides, multirun?, validate?) from Hydra's command line."""
+    overrides, multirun, validate = [], False, True
+    it = iter(argv)
+    for arg in it:
+        if arg in ("-m", "--multirun"):
+            multirun = True
+        elif arg in _INFO_FLAGS:
+            validate = False
+        elif arg in _VALUE_FLAGS:
+            next(it, None)
+            validate = False  # another config dir/name: Hydra validates it itself
+        elif arg.startswith("-"):
+            validate = False
+        else:
+            overrides.append(arg)
+    return overrides, multirun, validate
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``tntk``: validate every job up front (one-line errors, exit 2), then hand over to Hydra."""
+    from typicality_ntk._preflight import preflight
+
+    argv = sys.argv[1:] if argv is None else argv
+    register_configs()
+    overrides, multirun, validate = _split_argv(argv)
+    if validate:
+        try:
+            preflight(CONFIG_DIR, CONFIG_NAME, overrides, multirun)
+        except ConfigError as err:
+            _fail(str(err))
+    sys.argv = [sys.argv[0], *argv]
+    _hydra_app()
+
+
+def plot_main(argv: list[str] | None = None) -> None:
+    """``tntk-plot PATH``: redraw the figures of a run dir, a multirun dir, an entry or a store."""
+    parser = argparse.ArgumentParser(prog="tntk-plot", description=plot_main.__doc__)
+    parser.add_argument("path", type=Path, help="run dir, multirun dir, store entry or store root")
+    args = parser.parse_args(argv)
+    path: Path = args.path
+    if not path.exists():
+        _fail(f"{path}: no such run directory or store")
+    jobs = sorted(p.parent for p in path.glob(f"*/{store.STORE_LINK}"))
+    if (path / store.STORE_LINK).exists():
+        jobs = [path]
+    targets = [(store.find_entries(j), j / "figures") for j in jobs]
+    if not jobs:
+        targets = [
+            ([e], path / "figures" / f"{e.parent.name}-{e.name}") for e in store.find_entries(path)
+        ]
+    n = 0
+    for entries, outdir in targets:
+        for entry in entries:
+            for fig in draw_entry(entry, outdir):
+                print(fig)
+                n += 1
+    if n == 0:
+        _fail(f"{path}: no store entries with figures found")

@@ -1,0 +1,43 @@
+"""The quantum side: Haar-typical states, reduced spectra, entropies, exact theory.
+
+``typicality_ntk.quantum.theory`` holds the exact formulas (Lubkin, Page, Marchenko-Pastur,
+the paper's Eqs. 1 and 2) that every sampled number is tested against.
+"""
+
+from typicality_ntk.quantum._spectra import (
+    alpha_tag,
+    purity,
+    purity_from_state,
+    renyi_entropy,
+    schmidt_spectrum,
+    trace_distance_to_mixed,
+    von_neumann_entropy,
+)
+from typicality_ntk.quantum._spin_chain import energy_shell, mixed_field_ising, pauli_on_site
+from typicality_ntk.quantum._states import (
+    SAMPLERS,
+    draw_state,
+    gue_eigvec_state,
+    gue_matrix,
+    haar_state,
+    shell_state,
+)
+
+__all__ = [
+    "SAMPLERS",
+    "alpha_tag",
+    "draw_state",
+    "energy_shell",
+    "gue_eigvec_state",
+    "gue_matrix",
+    "haar_state",
+    "mixed_field_ising",
+    "pauli_on_site",
+    "purity",
+    "purity_from_state",
+    "renyi_entropy",
+    "schmidt_spectrum",
+    "shell_state",
+    "trace_distance_to_mixed",
+    "von_neumann_entropy",
+]

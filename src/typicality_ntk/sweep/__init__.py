@@ -1,0 +1,17 @@
+"""The one sweep runner: every experiment, quantum or NTK, goes through it."""
+
+from typicality_ntk.sweep._experiment import Experiment, Point
+from typicality_ntk.sweep._precision import complex_dtype, precision_scope, real_dtype
+from typicality_ntk.sweep._runner import Runner, RunResult, freeze_static, run
+
+__all__ = [
+    "Experiment",
+    "Point",
+    "RunResult",
+    "Runner",
+    "complex_dtype",
+    "freeze_static",
+    "precision_scope",
+    "real_dtype",
+    "run",
+]

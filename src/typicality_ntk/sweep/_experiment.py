@@ -1,0 +1,52 @@
+"""What an experiment declares to the runner: its points and its one-sample function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Experiment", "Point"]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of an experiment's sweep: every sample at it shares shapes and context.
+
+    Attributes:
+        coords: values recorded as columns on every row of this point (e.g. ``d_a``, ``d_b``).
+        static: shape-setting keyword arguments of the sample function; one compile per distinct
+            value. Lists are converted to tuples so they can be hashed.
+        context: a pytree of arrays shared by every sample (e.g. an observable); traced, not
+            vmapped, so changing its values never recompiles.
+    """
+
+    coords: Mapping[str, Any]
+    static: Mapping[str, Hashable] = field(default_factory=dict)
+    context: Any = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment as the runner sees it.
+
+    Attributes:
+        name: the name used by ``experiment=<name>`` and in the store.
+        points: ``points(cfg, key) -> [Point, ...]``; ``key`` is for randomness shared across
+            samples (a random observable); it never depends on ``samples`` or ``chunk_size``.
+        sample: ``sample(key, context, **static) -> {metric: array}`` for ONE sample. Scalar
+            metrics become table columns; higher-rank metrics are stored as named arrays of shape
+            ``(samples, ...)`` per point. It must be pure: no loops over samples, no files.
+        plot: ``plot(table, arrays, cfg, outdir) -> [paths]`` draws figures from stored results.
+        columns: the public result columns, in order (documentation and a contract test).
+        check: ``check(cfg)`` raises ConfigError for settings this experiment cannot run; called
+            before any compute (with every job of a multirun).
+    """
+
+    name: str
+    points: Callable[..., Sequence[Point]]
+    sample: Callable[..., Mapping[str, Any]]
+    plot: Callable[..., list[Path]] | None = None
+    columns: tuple[str, ...] = ()
+    check: Callable[..., None] | None = None

@@ -1,0 +1,216 @@
+"""The one runner: keys, jit, vmap over samples in chunks, results to host.
+
+Key derivation (results for sample i never depend on ``samples`` or ``chunk_size``)::
+
+    root          = key(seed)
+    setup key     = fold_in(root, 0)                 -> Experiment.points (shared randomness)
+    point key p   = fold_in(fold_in(root, 1), p)
+    sample key i  = fold_in(point key p, i)
+
+Each point is compiled once per distinct (static kwargs, chunk shape, context shapes); the last
+chunk is padded to the chunk size (padded rows are discarded) so a point never compiles twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from typicality_ntk.sweep._experiment import Experiment, Point
+from typicality_ntk.sweep._precision import precision_scope
+
+__all__ = ["RunResult", "Runner", "run", "freeze_static"]
+
+log = logging.getLogger(__name__)
+
+#: Largest chunk tried when ``chunk_size=auto``; the probe compile uses min(samples, this).
+AUTO_CHUNK_PROBE = 4096
+#: Fraction of free memory an ``auto`` chunk may use.
+AUTO_MEMORY_FRACTION = 0.5
+
+
+@dataclass
+class RunResult:
+    """What one run produced, on the host.
+
+    Attributes:
+        table: one row per (point, sample): the point's coords, ``sample``, scalar metrics.
+        arrays: higher-rank metrics, ``"{metric}/{point_index}"`` -> array of shape (samples, ...).
+        points: the coords of each point, in order.
+        compile_seconds, run_seconds, setup_seconds: wall times of compiling, running the chunks
+            (results on host included) and ``Experiment.points``.
+        n_compiles: programs compiled by this run.
+        chunk_size: the chunk size used (the largest one, when ``auto`` shrank it for a point).
+        device: the devices the run used, in words.
+    """
+
+    table: pd.DataFrame
+    arrays: dict[str, np.ndarray]
+    points: list[dict[str, Any]]
+    compile_seconds: float = 0.0
+    run_seconds: float = 0.0
+    setup_seconds: float = 0.0
+    n_compiles: int = 0
+    chunk_size: int = 0
+    device: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def freeze_static(static: Mapping[str, Any]) -> tuple[tuple[str, Hashable], ...]:
+    """Sorted, hashable form of a point's static kwargs (OmegaConf lists become tuples)."""
+
+    def freeze(v: Any) -> Hashable:
+        if isinstance(v, (list, tuple)):
+            return tuple(freeze(x) for x in v)
+        if isinstance(v, dict):
+            return tuple(sorted((k, freeze(x)) for k, x in v.items()))
+        return v
+
+    return tuple(sorted((k, freeze(v)) for k, v in static.items()))
+
+
+def _free_memory_bytes(device: jax.Device) -> int:
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 4 << 30
+
+
+class Runner:
+    """Runs experiments; holds the compiled programs so repeated points never recompile.
+
+    Args:
+        progress: show a progress bar over chunks (only when stderr is a terminal).
+    """
+
+    def __init__(self, *, progress: bool = True):
+        self.progress = progress
+        self._compiled: dict[Any, Any] = {}
+        self.n_compiles = 0
+
+    def _program(self, experiment: Experiment, static: tuple, chunk: int, point_key, context):
+        ctx_shapes = jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), context)
+        cache_key = (
+            experiment.name,
+            experiment.sample,
+            static,
+            chunk,
+            jax.tree.structure(context),
+            str(ctx_shapes),
+            jax.config.jax_enable_x64,
+        )
+        if cache_key in self._compiled:
+            return self._compiled[cache_key], 0.0
+        kwargs = dict(static)
+        sample_fn = experiment.sample
+
+        def batched(point_key, idx, context):
+            keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(point_key, idx)
+            return jax.vmap(lambda k: sample_fn(k, context, **kwargs))(keys)
+
+        t0 = time.perf_counter()
+        idx = jnp.zeros((chunk,), jnp.uint32)
+        compiled = jax.jit(batched).lower(point_key, idx, context).compile()
+        dt = time.perf_counter() - t0
+        self._compiled[cache_key] = compiled
+        self.n_compiles += 1
+        return compiled, dt
+
+    def _choose_chunk(self, experiment, static, samples, chunk_size, point_key, context):
+        """Chunk size and compiled program for one point (``auto``: from free memory)."""
+        if chunk_size != "auto":
+            chunk = min(int(chunk_size), samples)
+            return chunk, *self._program(experiment, static, chunk, point_key, context)
+        probe = min(samples, AUTO_CHUNK_PROBE)
+        compiled, dt = self._program(experiment, static, probe, point_key, context)
+        mem = compiled.memory_analysis()
+        if mem is None:
+            return probe, compiled, dt
+        used = mem.temp_size_in_bytes + mem.output_size_in_bytes + mem.argument_size_in_bytes
+        per_sample = max(used / probe, 1.0)
+        fit = int(AUTO_MEMORY_FRACTION * _free_memory_bytes(jax.devices()[0]) / per_sample)
+        if fit >= probe:
+            return probe, compiled, dt
+        chunk = max(1, 1 << (max(fit, 1).bit_length() - 1))
+        log.info("chunk_size=auto: %d samples per chunk (%.1f MiB each)", chunk, per_sample / 2**20)
+        compiled, dt2 = self._program(experiment, static, chunk, point_key, context)
+        return chunk, compiled, dt + dt2
+
+    def run(self, experiment: Experiment, cfg: Any) -> RunResult:
+        """Run every point of ``experiment`` for ``cfg.samples`` samples from ``cfg.seed``."""
+        samples, compiles_before = int(cfg.samples), self.n_compiles
+        with precision_scope(cfg.precision):
+            root = jax.random.key(int(cfg.seed))
+            t0 = time.perf_counter()
+            points: list[Point] = list(experiment.points(cfg, jax.random.fold_in(root, 0)))
+            setup_s = time.perf_counter() - t0
+            points_root = jax.random.fold_in(root, 1)
+            rows, arrays, compile_s, run_s, chunks_used = [], {}, 0.0, 0.0, []
+            bar = tqdm(
+                total=len(points) * samples,
+                desc=experiment.name,
+                unit="sample",
+                disable=not (self.progress and sys.stderr.isatty()),
+                leave=False,
+            )
+            for p, point in enumerate(points):
+                static = freeze_static(point.static)
+                point_key = jax.random.fold_in(points_root, p)
+                chunk, compiled, dt = self._choose_chunk(
+                    experiment, static, samples, cfg.chunk_size, point_key, point.context
+                )
+                compile_s += dt
+                chunks_used.append(chunk)
+                t1 = time.perf_counter()
+                outs = []
+                for start in range(0, samples, chunk):
+                    n = min(chunk, samples - start)
+                    idx = np.arange(start, start + chunk, dtype=np.uint32)
+                    idx[n:] = start  # pad the last chunk: same shape, rows dropped below
+                    out = jax.device_get(compiled(point_key, idx, point.context))
+                    outs.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
+                    bar.update(n)
+                run_s += time.perf_counter() - t1
+                metrics = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+                table = {k: np.repeat(v, samples) for k, v in point.coords.items()}
+                table["sample"] = np.arange(samples)
+                order = [c for c in experiment.columns if c in metrics]
+                for k in order + sorted(set(metrics) - set(order)):
+                    v = metrics[k]
+                    if v.ndim == 1:
+                        table[k] = v
+                    else:
+                        arrays[f"{k}/{p}"] = v
+                rows.append(pd.DataFrame(table))
+            bar.close()
+        devices = jax.devices()
+        return RunResult(
+            table=pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
+            arrays=arrays,
+            points=[dict(p.coords) for p in points],
+            compile_seconds=compile_s,
+            run_seconds=run_s,
+            setup_seconds=setup_s,
+            n_compiles=self.n_compiles - compiles_before,
+            chunk_size=max(chunks_used, default=0),
+            device=f"{len(devices)}x {devices[0].device_kind} ({devices[0].platform})",
+        )
+
+
+def run(experiment: Experiment, cfg: Any, *, progress: bool = True) -> RunResult:
+    """Run ``experiment`` with a fresh :class:`Runner` (see :meth:`Runner.run`)."""
+    return Runner(progress=progress).run(experiment, cfg)

@@ -1,0 +1,63 @@
+"""Shared fixtures: compose the real config (conf/) and shrink it; a private store per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from typicality_ntk.cli import CONFIG_DIR
+from typicality_ntk.config import register_configs, to_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compilation_cache(tmp_path_factory):
+    """One persistent JAX compilation cache for the whole session, subprocesses included."""
+    from typicality_ntk._jax_setup import CACHE_ENV, enable_compilation_cache
+
+    path = os.environ.get(CACHE_ENV) or str(tmp_path_factory.mktemp("jax-cache"))
+    os.environ[CACHE_ENV] = path
+    enable_compilation_cache(path)
+
+
+@pytest.fixture(scope="session")
+def runner():
+    """One runner per session: tests of the same shapes reuse its compiled programs."""
+    from typicality_ntk.sweep import Runner
+
+    return Runner(progress=False)
+
+
+@pytest.fixture
+def compose_cfg(tmp_path):
+    """compose_cfg(*overrides) -> DictConfig of the real config, with the store under tmp_path."""
+    register_configs()
+
+    def _compose(*overrides: str):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose("config", overrides=[f"store.root={tmp_path / 'store'}", *overrides])
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def make_config(compose_cfg):
+    """make_config(*overrides) -> validated typicality_ntk.config.Config."""
+    return lambda *overrides: to_config(compose_cfg(*overrides))
+
+
+def run_tntk(*args: str, cwd: Path, timeout: float = 300, tool: str = "typicality_ntk",
+             **kw) -> subprocess.CompletedProcess:
+    """Run ``python -m typicality_ntk ARGS`` (= ``tntk``) in a fresh process."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", tool, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=env, **kw)
