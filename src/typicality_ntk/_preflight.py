@@ -68,7 +68,7 @@ def _group_error(err: MissingConfigException, job: Sequence[str]) -> ConfigError
 def _compose_error(err: Exception, job: Sequence[str]) -> ConfigError:
     first = str(err).splitlines()[0] if str(err) else type(err).__name__
     cause = err.__cause__
-    m = re.search(r"override (\S+)", first) or re.search(r"override '([^']+)'", first)
+    m = re.search(r"override '([^']+)'", first) or re.search(r"override (\S+)", first)
     key_value = m.group(1) if m else " ".join(job)
     if "=" in key_value:
         key, value = key_value.split("=", 1)

@@ -83,6 +83,7 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     from typicality_ntk._jax_setup import enable_compilation_cache
 
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" noise
     config, experiment = validate_config(cfg)
     enable_compilation_cache(config.compile_cache)
     resolved = OmegaConf.to_container(cfg, resolve=True)
