@@ -55,9 +55,17 @@ def make_config(compose_cfg):
     return lambda *overrides: to_config(compose_cfg(*overrides))
 
 
-def run_tntk(*args: str, cwd: Path, timeout: float = 300, tool: str = "typicality_ntk",
-             **kw) -> subprocess.CompletedProcess:
+def run_tntk(
+    *args: str, cwd: Path, timeout: float = 300, tool: str = "typicality_ntk", **kw
+) -> subprocess.CompletedProcess:
     """Run ``python -m typicality_ntk ARGS`` (= ``tntk``) in a fresh process."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", tool, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=env, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", tool, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kw,
+    )

@@ -10,14 +10,15 @@ import sys
 import time
 
 import pytest
+from conftest import REPO, run_tntk
 
-from conftest import run_tntk
 from typicality_ntk import store
 from typicality_ntk.cli import main
 
+EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 BAD_INPUTS = [
     (["quantum.n_qubits=0"], "quantum.n_qubits=0: must be an integer >= 2"),
-    (["experiment=foo"], "experiment=foo: unknown option; known: mp_spectrum, page_curve"),
+    (["experiment=foo"], "experiment=foo: unknown option; known: " + ", ".join(EXPERIMENTS)),
     (["quantum=nope"], "quantum=nope: unknown option; known: energy_shell"),
     (["foo=1"], "foo=1: unknown key"),
     (["seed=abc"], "seed=abc: must be integer"),
@@ -34,13 +35,23 @@ BAD_INPUTS = [
     (["quantum.observable=z1"], "quantum.observable=z1: z1 and x1 need"),
     (["quantum.window=0"], "quantum.window=0.0: must be > 0"),
     (["seed=[1"], "seed=[1: no viable alternative"),
+    (["experiment=ntk_spectrum", "model.widths=[0,4]"], "model.widths=[0,4]: must be"),
+    (["experiment=ntk_spectrum", "model.depth=0"], "model.depth=0: must be an integer >= 1"),
+    (["experiment=ntk_spectrum", "model.activation=gelu"], "model.activation=gelu: must be one"),
+    (["experiment=ntk_spectrum", "model.sigma_w=0"], "model.sigma_w=0.0: must be > 0"),
+    (["experiment=ntk_spectrum", "data=digits", "data.n_train=1797"], "data.n_train=1797: N larger"),
+    (["experiment=ntk_spectrum", "data.label_noise=-1"], "data.label_noise=-1.0: must be >= 0"),
+    (["experiment=ntk_spectrum", "optim.lr=-1"], "optim.lr=-1.0: must be > 0"),
+    (["experiment=ntk_spectrum", "optim.name=lbfgs"], "optim.name=lbfgs: must be one of"),
+    (["experiment=ntk_spectrum", "ntk.implementation=x"], "ntk.implementation=x: must be one of"),
     (["-m", "seed=0,1", "samples=5,0"], "samples=0: must be an integer >= 1"),
 ]
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
-def test_bad_input_is_one_line_exit_2_before_any_compute(argv, message, capsys, tmp_path,
-                                                         monkeypatch):
+def test_bad_input_is_one_line_exit_2_before_any_compute(
+    argv, message, capsys, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -52,8 +63,7 @@ def test_bad_input_is_one_line_exit_2_before_any_compute(argv, message, capsys, 
 
 
 def test_run_lands_in_store_reuses_and_replots(tmp_path):
-    args = ("experiment=page_curve", "quantum.n_qubits=4", "samples=16",
-            "hydra.run.dir=run1")
+    args = ("experiment=page_curve", "quantum.n_qubits=4", "samples=16", "hydra.run.dir=run1")
     first = run_tntk(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     link = json.loads((tmp_path / "run1" / store.STORE_LINK).read_text())
@@ -62,8 +72,16 @@ def test_run_lands_in_store_reuses_and_replots(tmp_path):
     assert figure.stat().st_size > 0 and figure.with_suffix(".pdf").stat().st_size > 0
     df = store.load(tmp_path / "run1")
     assert len(df) == 3 * 16 and df["quantum.n_qubits"].eq(4).all()
-    assert list(df.columns[:8]) == ["n_qubits", "d_a", "d_b", "sample", "purity", "s_vn",
-                                    "s_renyi_2", "trace_distance"]
+    assert list(df.columns[:8]) == [
+        "n_qubits",
+        "d_a",
+        "d_b",
+        "sample",
+        "purity",
+        "s_vn",
+        "s_renyi_2",
+        "trace_distance",
+    ]
 
     second = run_tntk(*args[:-1], "hydra.run.dir=run2", "chunk_size=5", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
@@ -77,19 +95,33 @@ def test_run_lands_in_store_reuses_and_replots(tmp_path):
 
 
 def _entries(root):
-    return sorted(p for p in (root / "page_curve").glob("*") if not p.name.startswith(".")) \
-        if (root / "page_curve").exists() else []
+    return (
+        sorted(p for p in (root / "page_curve").glob("*") if not p.name.startswith("."))
+        if (root / "page_curve").exists()
+        else []
+    )
 
 
 def test_killed_multirun_restarts_without_losing_or_recomputing(tmp_path):
     """SIGKILL a 3-job multirun after its first job landed; the restart reuses, then finishes."""
     root = tmp_path / "outputs" / "store"
-    args = ["-m", "experiment=page_curve", "quantum.n_qubits=8", "samples=8000", "seed=0,1,2",
-            "figures=false"]
+    args = [
+        "-m",
+        "experiment=page_curve",
+        "quantum.n_qubits=8",
+        "samples=8000",
+        "seed=0,1,2",
+        "figures=false",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "typicality_ntk", *args], cwd=tmp_path,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "typicality_ntk", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 240
     while len(_entries(root)) < 1 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -26,8 +26,9 @@ def _run(name, make_config, *overrides):
 
 def test_page_curve_matches_lubkin_and_page_at_every_cut(make_config):
     table = _run("page_curve", make_config, "quantum.n_qubits=8", "samples=512").table
-    assert list(table.columns[:8]) == list(load_experiment(
-        "typicality_ntk.experiments.page_curve").columns)
+    assert list(table.columns[:8]) == list(
+        load_experiment("typicality_ntk.experiments.page_curve").columns
+    )
     for col, exact in [("purity", theory.lubkin_purity), ("s_vn", theory.page_entropy)]:
         stats = mean_sem(table, ["d_a", "d_b"], col)
         assert len(stats) == 7
@@ -37,10 +38,17 @@ def test_page_curve_matches_lubkin_and_page_at_every_cut(make_config):
 
 
 def test_extra_renyi_orders_are_recorded_and_ordered(make_config):
-    table = _run("page_curve", make_config, "quantum.n_qubits=6", "samples=64",
-                 "quantum.alphas=[0,0.5,3,inf]").table
-    s0, s05, s1, s2, s3, sinf = (table[c] for c in (
-        "s_renyi_0", "s_renyi_0p5", "s_vn", "s_renyi_2", "s_renyi_3", "s_renyi_inf"))
+    table = _run(
+        "page_curve",
+        make_config,
+        "quantum.n_qubits=6",
+        "samples=64",
+        "quantum.alphas=[0,0.5,3,inf]",
+    ).table
+    s0, s05, s1, s2, s3, sinf = (
+        table[c]
+        for c in ("s_renyi_0", "s_renyi_0p5", "s_vn", "s_renyi_2", "s_renyi_3", "s_renyi_inf")
+    )
     tol = 1e-4
     assert np.all(s0 + tol >= s05) and np.all(s05 + tol >= s1) and np.all(s1 + tol >= s2)
     assert np.all(s2 + tol >= s3) and np.all(s3 + tol >= sinf)
@@ -64,8 +72,9 @@ def test_gue_eigenvectors_have_haar_statistics(make_config):
 
 @pytest.mark.parametrize("sampler", ["haar", "gue_eigvec"])
 def test_expectation_variance_is_exact_haar_variance(make_config, sampler):
-    table = _run("typicality", make_config, f"quantum={sampler}", "quantum.dims=[4,16]",
-                 "samples=4000").table
+    table = _run(
+        "typicality", make_config, f"quantum={sampler}", "quantum.dims=[4,16]", "samples=4000"
+    ).table
     for d, grp in table.groupby("d"):
         dev = grp["deviation"].to_numpy(np.float64)
         assert abs(dev.mean()) < Z * dev.std(ddof=1) / np.sqrt(dev.size)
@@ -75,8 +84,14 @@ def test_expectation_variance_is_exact_haar_variance(make_config, sampler):
 
 
 def test_energy_shell_typicality(make_config):
-    table = _run("typicality", make_config, "quantum=energy_shell", "quantum.chain_sizes=[6,8]",
-                 "samples=2000", "quantum.window=3.0").table
+    table = _run(
+        "typicality",
+        make_config,
+        "quantum=energy_shell",
+        "quantum.chain_sizes=[6,8]",
+        "samples=2000",
+        "quantum.window=3.0",
+    ).table
     assert set(table.n_qubits) == {6, 8}
     for _, grp in table.groupby("n_qubits"):
         dev = grp["deviation"].to_numpy(np.float64)
@@ -98,8 +113,13 @@ def test_energy_shell_page_curve_states_are_normalised_and_in_the_shell():
 
 
 def test_mp_ks_distance_shrinks_as_d_grows(make_config):
-    table = _run("mp_spectrum", make_config, "quantum.mp_d_a=[8,32,128]",
-                 "quantum.mp_ratios=[0.5,2.0]", "samples=48").table
+    table = _run(
+        "mp_spectrum",
+        make_config,
+        "quantum.mp_d_a=[8,32,128]",
+        "quantum.mp_ratios=[0.5,2.0]",
+        "samples=48",
+    ).table
     for c in (0.5, 2.0):
         s = mean_sem(table[table.c == c], "d_a", "ks_distance").sort_values("d_a")
         means, sems = s["mean"].to_numpy(), s["sem"].to_numpy()

@@ -60,8 +60,13 @@ print(hashlib.sha256(t.to_numpy().tobytes()).hexdigest())
 
 def test_same_seed_same_results_across_processes():
     def digest():
-        out = subprocess.run([sys.executable, "-c", _SCRIPT, *SMALL, "chunk_size=5"],
-                             capture_output=True, text=True, check=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", _SCRIPT, *SMALL, "chunk_size=5"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
         return out.stdout.strip()
 
     assert digest() == digest()

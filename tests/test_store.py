@@ -11,13 +11,18 @@ import pytest
 
 from typicality_ntk import store
 
-CONFIG = {"name": "toy", "seed": 3, "samples": 4, "chunk_size": 2, "quantum": {"n_qubits": 5,
-          "alphas": [0.0, float("inf")]}, "store": {"root": "x", "recompute": False}}
+CONFIG = {
+    "name": "toy",
+    "seed": 3,
+    "samples": 4,
+    "chunk_size": 2,
+    "quantum": {"n_qubits": 5, "alphas": [0.0, float("inf")]},
+    "store": {"root": "x", "recompute": False},
+}
 
 
 def _table(value=1.0):
-    return pd.DataFrame({"d_a": [2, 2, 4, 4], "sample": [0, 1, 0, 1],
-                         "purity": np.full(4, value)})
+    return pd.DataFrame({"d_a": [2, 2, 4, 4], "sample": [0, 1, 0, 1], "purity": np.full(4, value)})
 
 
 def _write(root, value=1.0, replace=False, config=CONFIG):

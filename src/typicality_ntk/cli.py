@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from typicality_ntk import store
-from typicality_ntk.config import register_configs
+from typicality_ntk.config import GROUPS, register_configs
 from typicality_ntk.errors import ConfigError
 
 __all__ = ["CONFIG_DIR", "main", "plot_main", "run_job"]
@@ -79,14 +79,17 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     Returns:
         ``{"status": "computed"|"reused", "entry": Path, "figures": [Path, ...]}``.
     """
-    from typicality_ntk._preflight import validate_config
-
     from typicality_ntk._jax_setup import enable_compilation_cache
+    from typicality_ntk._preflight import validate_config
 
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" noise
     config, experiment = validate_config(cfg)
     enable_compilation_cache(config.compile_cache)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = {
+        k: v
+        for k, v in OmegaConf.to_container(cfg, resolve=True).items()
+        if k not in GROUPS or k in experiment.uses
+    }
     root = Path(config.store.root)
     digest = store.config_hash(resolved)
     entry = store.find_entry(root, experiment.name, digest)

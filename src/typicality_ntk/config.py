@@ -24,6 +24,10 @@ __all__ = [
     "SAMPLERS",
     "OBSERVABLES",
     "Config",
+    "DataCfg",
+    "ModelCfg",
+    "NtkCfg",
+    "OptimCfg",
     "QuantumCfg",
     "StoreCfg",
     "register_configs",
@@ -31,6 +35,19 @@ __all__ = [
 ]
 
 PRECISIONS = ("float32", "float64")
+ACTIVATIONS = ("relu", "erf", "tanh")
+PARAMETERIZATIONS = ("ntk", "standard")
+DATA_SOURCES = ("synthetic", "digits")
+INPUT_LAWS = ("sphere", "gaussian")
+TEACHERS = ("random_features", "linear")
+DIGITS_TASKS = ("regression", "binary")
+OPTIMIZERS = ("gd", "sgd", "adam")
+NTK_IMPLEMENTATIONS = ("auto", "jacobian_contraction", "ntk_vector_products")
+NTK_BACKENDS = ("ours", "neural_tangents")
+#: Samples in scikit-learn's bundled digits set (load_digits).
+N_DIGITS = 1797
+#: Config groups; an experiment's entry hashes and records only the groups it ``uses``.
+GROUPS = ("quantum", "model", "data", "optim", "ntk")
 SAMPLERS = ("haar", "gue_eigvec", "energy_shell")
 OBSERVABLES = ("gue", "z1", "x1")
 
@@ -157,6 +174,242 @@ class QuantumCfg:
 
 
 @dataclass
+class ModelCfg:
+    """The network: an MLP f(x, theta) with ``depth`` hidden layers (paper Sec. II).
+
+    Attributes:
+        depth: hidden layers L (>= 1).
+        widths: the hidden widths swept by an experiment (each value used for every layer).
+        activation: ``relu``, ``erf`` or ``tanh``.
+        parameterization: ``ntk`` (weights N(0,1), scaled by sigma_w/sqrt(fan_in) in the forward
+            pass) or ``standard`` (weights N(0, sigma_w^2/fan_in)).
+        sigma_w, sigma_b: weight and bias scales.
+    """
+
+    depth: int = 1
+    widths: list[int] = field(default_factory=lambda: [16, 64, 256, 1024])
+    activation: str = "relu"
+    parameterization: str = "ntk"
+    sigma_w: float = 1.4142135623730951
+    sigma_b: float = 0.1
+
+    def __post_init__(self) -> None:
+        k = "model."
+        _require(
+            _is_int(self.depth) and self.depth >= 1,
+            k + "depth",
+            self.depth,
+            "must be an integer >= 1",
+        )
+        _check_int_list(k + "widths", self.widths, 1)
+        _require(
+            self.activation in ACTIVATIONS,
+            k + "activation",
+            self.activation,
+            f"must be one of {', '.join(ACTIVATIONS)}",
+        )
+        _require(
+            self.parameterization in PARAMETERIZATIONS,
+            k + "parameterization",
+            self.parameterization,
+            f"must be one of {', '.join(PARAMETERIZATIONS)}",
+        )
+        _require(self.sigma_w > 0, k + "sigma_w", self.sigma_w, "must be > 0")
+        _require(self.sigma_b >= 0, k + "sigma_b", self.sigma_b, "must be >= 0")
+
+
+@dataclass
+class DataCfg:
+    """Training data, generated from the run's key (no download).
+
+    Attributes:
+        source: ``synthetic`` (teacher regression) or ``digits`` (scikit-learn's bundled 8x8
+            digits, 1797 images).
+        n_train, n_test: N training and test points.
+        dim: input dimension n_0 (synthetic; digits have 64).
+        inputs: ``sphere`` (|x| = sqrt(n_0)) or ``gaussian`` (x ~ N(0, I)), synthetic only.
+        teacher: ``random_features`` (a random one-hidden-layer ReLU net) or ``linear``.
+        label_noise: synthetic: std of Gaussian noise added to training labels; digits: fraction
+            of training labels replaced by a random class.
+        task: digits only: ``regression`` to centred one-hot targets (n_L = 10) or ``binary``
+            (digit < 5 vs >= 5 as -1/+1, n_L = 1).
+        n_out: outputs n_L of the synthetic teacher.
+    """
+
+    source: str = "synthetic"
+    n_train: int = 32
+    n_test: int = 256
+    dim: int = 8
+    inputs: str = "sphere"
+    teacher: str = "random_features"
+    label_noise: float = 0.0
+    task: str = "regression"
+    n_out: int = 1
+
+    def __post_init__(self) -> None:
+        k = "data."
+        _require(
+            self.source in DATA_SOURCES,
+            k + "source",
+            self.source,
+            f"must be one of {', '.join(DATA_SOURCES)}",
+        )
+        _require(
+            _is_int(self.n_train) and self.n_train >= 1,
+            k + "n_train",
+            self.n_train,
+            "must be an integer >= 1",
+        )
+        _require(
+            _is_int(self.n_test) and self.n_test >= 1,
+            k + "n_test",
+            self.n_test,
+            "must be an integer >= 1",
+        )
+        _require(
+            _is_int(self.dim) and self.dim >= 1, k + "dim", self.dim, "must be an integer >= 1"
+        )
+        _require(
+            self.inputs in INPUT_LAWS,
+            k + "inputs",
+            self.inputs,
+            f"must be one of {', '.join(INPUT_LAWS)}",
+        )
+        _require(
+            self.teacher in TEACHERS,
+            k + "teacher",
+            self.teacher,
+            f"must be one of {', '.join(TEACHERS)}",
+        )
+        _require(
+            self.task in DIGITS_TASKS,
+            k + "task",
+            self.task,
+            f"must be one of {', '.join(DIGITS_TASKS)}",
+        )
+        _require(
+            _is_int(self.n_out) and self.n_out >= 1,
+            k + "n_out",
+            self.n_out,
+            "must be an integer >= 1",
+        )
+        _require(self.label_noise >= 0, k + "label_noise", self.label_noise, "must be >= 0")
+        if self.source == "digits":
+            _require(
+                self.label_noise <= 1,
+                k + "label_noise",
+                self.label_noise,
+                "is a fraction of labels for digits: must be in [0, 1]",
+            )
+            _require(
+                self.n_train + self.n_test <= N_DIGITS,
+                k + "n_train",
+                self.n_train,
+                f"N larger than the digits set: n_train + n_test must be <= {N_DIGITS}",
+            )
+
+    @property
+    def outputs(self) -> int:
+        """n_L: outputs of the network for this data."""
+        if self.source == "digits":
+            return 10 if self.task == "regression" else 1
+        return self.n_out
+
+    @property
+    def input_dim(self) -> int:
+        return 64 if self.source == "digits" else self.dim
+
+
+@dataclass
+class OptimCfg:
+    """Training: full-batch gradient descent by default (optax).
+
+    Attributes:
+        name: ``gd`` (full batch), ``sgd`` (mini-batches of ``batch_size``) or ``adam``.
+        lr: learning rate.
+        steps: step budget.
+        batch_size: mini-batch size for ``sgd`` (null = full batch).
+        loss_tol: stop early when train loss / initial loss falls below this (0 = never).
+        log_points: loss values recorded per run (log-spaced steps).
+    """
+
+    name: str = "gd"
+    lr: float = 1.0
+    steps: int = 2000
+    batch_size: int | None = None
+    loss_tol: float = 0.0
+    log_points: int = 64
+
+    def __post_init__(self) -> None:
+        k = "optim."
+        _require(
+            self.name in OPTIMIZERS,
+            k + "name",
+            self.name,
+            f"must be one of {', '.join(OPTIMIZERS)}",
+        )
+        _require(self.lr > 0, k + "lr", self.lr, "must be > 0")
+        _require(
+            _is_int(self.steps) and self.steps >= 1,
+            k + "steps",
+            self.steps,
+            "must be an integer >= 1",
+        )
+        if self.batch_size is not None:
+            _require(
+                _is_int(self.batch_size) and self.batch_size >= 1,
+                k + "batch_size",
+                self.batch_size,
+                "must be an integer >= 1 or null",
+            )
+        _require(self.loss_tol >= 0, k + "loss_tol", self.loss_tol, "must be >= 0")
+        _require(
+            _is_int(self.log_points) and self.log_points >= 2,
+            k + "log_points",
+            self.log_points,
+            "must be an integer >= 2",
+        )
+
+
+@dataclass
+class NtkCfg:
+    """How empirical kernels are computed.
+
+    Attributes:
+        implementation: ``auto``, ``jacobian_contraction`` (K = J J^T) or ``ntk_vector_products``
+            (jvp/vjp, never materialises J).
+        backend: ``ours`` or ``neural_tangents`` (only where neural-tangents imports).
+    """
+
+    implementation: str = "auto"
+    backend: str = "ours"
+
+    def __post_init__(self) -> None:
+        _require(
+            self.implementation in NTK_IMPLEMENTATIONS,
+            "ntk.implementation",
+            self.implementation,
+            f"must be one of {', '.join(NTK_IMPLEMENTATIONS)}",
+        )
+        _require(
+            self.backend in NTK_BACKENDS,
+            "ntk.backend",
+            self.backend,
+            f"must be one of {', '.join(NTK_BACKENDS)}",
+        )
+        if self.backend == "neural_tangents":
+            try:
+                import neural_tangents  # noqa: F401
+            except Exception as err:  # noqa: BLE001 - any import failure means: not usable here
+                raise ConfigError(
+                    "ntk.backend",
+                    self.backend,
+                    f"neural-tangents does not import here ({type(err).__name__}); it needs "
+                    "jax==0.4.30: see scripts/make_nt_reference.py, or use ntk.backend=ours",
+                ) from None
+
+
+@dataclass
 class Config:
     """The root of every run's configuration.
 
@@ -182,6 +435,10 @@ class Config:
     compile_cache: str = "auto"
     store: StoreCfg = field(default_factory=StoreCfg)
     quantum: QuantumCfg = field(default_factory=QuantumCfg)
+    model: ModelCfg = field(default_factory=ModelCfg)
+    data: DataCfg = field(default_factory=DataCfg)
+    optim: OptimCfg = field(default_factory=OptimCfg)
+    ntk: NtkCfg = field(default_factory=NtkCfg)
 
     def __post_init__(self) -> None:
         _require(

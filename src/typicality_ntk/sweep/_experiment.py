@@ -40,6 +40,8 @@ class Experiment:
             ``(samples, ...)`` per point. It must be pure: no loops over samples, no files.
         plot: ``plot(table, arrays, cfg, outdir) -> [paths]`` draws figures from stored results.
         columns: the public result columns, in order (documentation and a contract test).
+        uses: the config groups this experiment reads; only these (and the common keys) enter its
+            store hash and result columns, so changing ``model.*`` never invalidates a quantum run.
         check: ``check(cfg)`` raises ConfigError for settings this experiment cannot run; called
             before any compute (with every job of a multirun).
     """
@@ -50,3 +52,4 @@ class Experiment:
     plot: Callable[..., list[Path]] | None = None
     columns: tuple[str, ...] = ()
     check: Callable[..., None] | None = None
+    uses: tuple[str, ...] = ("quantum",)
