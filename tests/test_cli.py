@@ -39,7 +39,7 @@ BAD_INPUTS = [
     (["experiment=ntk_spectrum", "model.depth=0"], "model.depth=0: must be an integer >= 1"),
     (["experiment=ntk_spectrum", "model.activation=gelu"], "model.activation=gelu: must be one"),
     (["experiment=ntk_spectrum", "model.sigma_w=0"], "model.sigma_w=0.0: must be > 0"),
-    (["experiment=ntk_spectrum", "data=digits", "data.n_train=1797"], "data.n_train=1797: N larger"),
+    (["experiment=ntk_spectrum", "data=digits", "data.n_train=1797"], "data.n_train=1797: N"),
     (["experiment=ntk_spectrum", "data.label_noise=-1"], "data.label_noise=-1.0: must be >= 0"),
     (["experiment=ntk_spectrum", "optim.lr=-1"], "optim.lr=-1.0: must be > 0"),
     (["experiment=ntk_spectrum", "optim.name=lbfgs"], "optim.name=lbfgs: must be one of"),
