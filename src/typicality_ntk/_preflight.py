@@ -40,16 +40,33 @@ def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
     return [list(job) for job in itertools.islice(itertools.product(*axes), MAX_PREFLIGHT_JOBS)]
 
 
-def validate_config(cfg):
-    """Typed config (all checks run) plus the experiment's own check; raises ConfigError."""
+def validate_config(cfg, config_name: str = "config"):
+    """Typed config (all checks run) plus the experiment's own check; raises ConfigError.
+
+    For a study, every job's config is composed (Hydra must be initialised: inside ``tntk`` or a
+    preflight) and validated the same way.
+    """
     from typicality_ntk.experiments import load_experiment
+    from typicality_ntk.sweep import Study, job_overrides
 
     obj = to_config(cfg)
     try:
         experiment = load_experiment(obj.module)
     except (ImportError, TypeError) as err:
         raise ConfigError("module", obj.module, f"cannot load the experiment ({err})") from None
-    if experiment.check is not None:
+    if isinstance(experiment, Study):
+        for label, job in job_overrides(experiment, obj):
+            try:
+                sub = compose(config_name, overrides=job)
+            except MissingConfigException as err:
+                raise _group_error(err, job) from None
+            except (HydraException, OmegaConfBaseException) as err:
+                raise _compose_error(err, job) from None
+            try:
+                validate_config(sub, config_name)
+            except ConfigError as err:
+                raise ConfigError(err.key, err.value, f"{err.allowed} (in job {label})") from None
+    elif experiment.check is not None:
         experiment.check(obj)
     return obj, experiment
 
@@ -104,6 +121,6 @@ def preflight(config_dir: str, config_name: str, overrides: Sequence[str], multi
                 raise _group_error(err, job) from None
             except (HydraException, OmegaConfBaseException) as err:
                 raise _compose_error(err, job) from None
-            validate_config(cfg)
+            validate_config(cfg, config_name)
     GlobalHydra.instance().clear()
     return len(jobs)

@@ -8,6 +8,7 @@ tntk-plot outputs/multirun/2026-11-23/10-00-00
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -29,6 +30,8 @@ _HERE = Path(__file__).resolve().parent
 #: conf/ ships inside the wheel; an editable install (uv run) reads the repository's conf/.
 CONFIG_DIR = str(_HERE / "conf" if (_HERE / "conf").is_dir() else _HERE.parents[1] / "conf")
 CONFIG_NAME = "config"
+#: A study's run dir records its jobs' entries here (``tntk-plot`` reads it).
+STUDY_RECORD = "study.json"
 
 # Flags after which Hydra prints instead of running: nothing to validate.
 _INFO_FLAGS = {
@@ -81,10 +84,13 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """
     from typicality_ntk._jax_setup import enable_compilation_cache
     from typicality_ntk._preflight import validate_config
+    from typicality_ntk.sweep import Study
 
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" noise
-    config, experiment = validate_config(cfg)
+    config, experiment = validate_config(cfg, CONFIG_NAME)
     enable_compilation_cache(config.compile_cache)
+    if isinstance(experiment, Study):
+        return run_study(experiment, config, run_dir)
     resolved = {
         k: v
         for k, v in OmegaConf.to_container(cfg, resolve=True).items()
@@ -136,6 +142,62 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             log.info("figures: %s", ", ".join(str(p) for p in figures if p.suffix == ".png"))
     log.info("%s done in %.1f s (%s)", experiment.name, time.perf_counter() - t0, status)
     return {"status": status, "entry": entry, "figures": figures}
+
+
+def run_study(study, config, run_dir: str | Path | None) -> dict:
+    """Run every job of a study (reusing stored entries), then draw the study's own figures.
+
+    Each job gets ``<run dir>/<label>/`` (its store link and figures, like a multirun job), the
+    study's figures go to ``<run dir>/figures`` and ``<run dir>/study.json`` records the entries,
+    so ``tntk-plot <run dir>`` redraws everything.
+    """
+    from hydra import compose
+
+    from typicality_ntk.sweep import job_overrides
+
+    t0 = time.perf_counter()
+    jobs = job_overrides(study, config)
+    entries, statuses, figures = {}, {}, []
+    for i, (label, overrides) in enumerate(jobs, 1):
+        log.info("%s: job %d/%d %s (%s)", study.name, i, len(jobs), label, " ".join(overrides))
+        sub_dir = None if run_dir is None else Path(run_dir) / label
+        out = run_job(compose(CONFIG_NAME, overrides=overrides), sub_dir)
+        entries[label], statuses[label] = out["entry"], out["status"]
+        figures += out["figures"]
+    if run_dir is not None:
+        record = {
+            "study": study.name,
+            "module": config.module,
+            "config": OmegaConf.to_container(OmegaConf.structured(config), resolve=True),
+            "entries": {k: str(Path(v).resolve()) for k, v in entries.items()},
+            "status": statuses,
+        }
+        (Path(run_dir) / STUDY_RECORD).write_text(json.dumps(record, indent=2, default=str))
+        if config.figures and study.plot is not None:
+            own = study.plot(entries, record["config"], Path(run_dir) / "figures")
+            log.info("figures: %s", ", ".join(str(p) for p in own if p.suffix == ".png"))
+            figures += own
+    done = sum(s == "computed" for s in statuses.values())
+    log.info(
+        "%s done in %.1f s: %d jobs (%d computed, %d reused); figures under %s",
+        study.name,
+        time.perf_counter() - t0,
+        len(jobs),
+        done,
+        len(jobs) - done,
+        run_dir,
+    )
+    return {"status": "study", "entries": entries, "figures": figures}
+
+
+def draw_study(run_dir: Path) -> list[Path]:
+    """Redraw a study's own figures from the entries its ``study.json`` records."""
+    from typicality_ntk.experiments import load_experiment
+
+    record = json.loads((run_dir / STUDY_RECORD).read_text())
+    study = load_experiment(record["module"])
+    entries = {k: Path(v) for k, v in record["entries"].items()}
+    return study.plot(entries, record["config"], run_dir / "figures") if study.plot else []
 
 
 def draw_entry(entry: Path, outdir: Path) -> list[Path]:
@@ -204,11 +266,16 @@ def plot_main(argv: list[str] | None = None) -> None:
     if (path / store.STORE_LINK).exists():
         jobs = [path]
     targets = [(store.find_entries(j), j / "figures") for j in jobs]
-    if not jobs:
+    n = 0
+    studies = sorted(p.parent for p in path.glob(f"*/{STUDY_RECORD}"))
+    for study_dir in [path] if (path / STUDY_RECORD).exists() else studies:
+        for fig in draw_study(study_dir):
+            print(fig)
+            n += 1
+    if not jobs and not n:
         targets = [
             ([e], path / "figures" / f"{e.parent.name}-{e.name}") for e in store.find_entries(path)
         ]
-    n = 0
     for entries, outdir in targets:
         for entry in entries:
             for fig in draw_entry(entry, outdir):

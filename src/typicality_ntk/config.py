@@ -47,6 +47,7 @@ NTK_BACKENDS = ("ours", "neural_tangents")
 #: Samples in scikit-learn's bundled digits set (load_digits).
 N_DIGITS = 1797
 #: Config groups; an experiment's entry hashes and records only the groups it ``uses``.
+SCALES = ("small", "large", "tiny")
 GROUPS = ("quantum", "model", "data", "optim", "ntk")
 SAMPLERS = ("haar", "gue_eigvec", "energy_shell")
 OBSERVABLES = ("gue", "z1", "x1")
@@ -423,6 +424,8 @@ class Config:
         figures: draw the experiment's figures into the run directory.
         compile_cache: JAX's persistent compilation cache: ``auto`` ($TNTK_COMPILE_CACHE, else
             ~/.cache/typicality_ntk/jax), a directory, or ``off``.
+        scale: sizes of a study's jobs (``experiment=paper``): ``small`` (2 CPU cores, minutes)
+            ``large`` (a GPU) or ``tiny`` (tests).
     """
 
     name: str = "page_curve"
@@ -433,6 +436,7 @@ class Config:
     precision: str = "float32"
     figures: bool = True
     compile_cache: str = "auto"
+    scale: str = "small"
     store: StoreCfg = field(default_factory=StoreCfg)
     quantum: QuantumCfg = field(default_factory=QuantumCfg)
     model: ModelCfg = field(default_factory=ModelCfg)
@@ -458,6 +462,7 @@ class Config:
             self.precision,
             f"must be one of {', '.join(PRECISIONS)}",
         )
+        _require(self.scale in SCALES, "scale", self.scale, f"must be one of {', '.join(SCALES)}")
 
 
 def register_configs() -> None:

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import importlib
 
-from typicality_ntk.sweep import Experiment
+from typicality_ntk.sweep import Experiment, Study
 
 __all__ = ["load_experiment"]
 
 
-def load_experiment(module: str) -> Experiment:
-    """Import ``module`` and return its ``EXPERIMENT``."""
+def load_experiment(module: str) -> Experiment | Study:
+    """Import ``module`` and return its ``EXPERIMENT`` (or its ``STUDY``, a set of experiments)."""
     mod = importlib.import_module(module)
-    exp = getattr(mod, "EXPERIMENT", None)
-    if not isinstance(exp, Experiment):
+    exp = getattr(mod, "EXPERIMENT", None) or getattr(mod, "STUDY", None)
+    if not isinstance(exp, (Experiment, Study)):
         raise TypeError(
-            f"module {module} has no EXPERIMENT of type typicality_ntk.sweep.Experiment"
+            f"module {module} has no EXPERIMENT (typicality_ntk.sweep.Experiment) "
+            "or STUDY (typicality_ntk.sweep.Study)"
         )
     return exp

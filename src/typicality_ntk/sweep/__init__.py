@@ -3,14 +3,17 @@
 from typicality_ntk.sweep._experiment import Experiment, Point
 from typicality_ntk.sweep._precision import complex_dtype, precision_scope, real_dtype
 from typicality_ntk.sweep._runner import Runner, RunResult, freeze_static, run
+from typicality_ntk.sweep._study import Study, job_overrides
 
 __all__ = [
     "Experiment",
     "Point",
     "RunResult",
     "Runner",
+    "Study",
     "complex_dtype",
     "freeze_static",
+    "job_overrides",
     "precision_scope",
     "real_dtype",
     "run",
