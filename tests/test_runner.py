@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -86,3 +87,44 @@ def test_float64_precision_gives_float64_results(make_config):
     assert t["purity"].dtype == np.float64
     t32 = _table(make_config(*SMALL))
     assert t32["purity"].dtype == np.float32
+
+
+_SHARD_SCRIPT = """
+import sys
+from hydra import compose, initialize_config_dir
+from typicality_ntk.cli import CONFIG_DIR
+from typicality_ntk.config import register_configs, to_config
+from typicality_ntk.experiments import load_experiment
+from typicality_ntk.sweep import Runner
+register_configs()
+with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    cfg = to_config(compose("config", overrides=sys.argv[2:]))
+result = Runner(progress=False).run(load_experiment(cfg.module), cfg)
+assert result.device.startswith(sys.argv[1] + "x"), result.device
+result.table.to_parquet(sys.argv[1] + ".parquet")
+"""
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["experiment=page_curve", "quantum.n_qubits=6", "samples=7", "chunk_size=3"],
+        ["experiment=ntk_spectrum", "model.widths=[2,8]", "data.n_train=6", "samples=5"],
+    ],
+    ids=["page_curve", "ntk_spectrum"],
+)
+def test_sharding_over_two_devices_gives_the_one_device_results(overrides, tmp_path):
+    """The sample axis is sharded over local devices; every number matches one device exactly."""
+    for n in (1, 2):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+        proc = subprocess.run(
+            [sys.executable, "-c", _SHARD_SCRIPT, str(n), *overrides],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    one, two = (pd.read_parquet(tmp_path / f"{n}.parquet") for n in (1, 2))
+    pd.testing.assert_frame_equal(one, two)

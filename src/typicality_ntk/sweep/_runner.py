@@ -9,6 +9,12 @@ Key derivation (results for sample i never depend on ``samples`` or ``chunk_size
 
 Each point is compiled once per distinct (static kwargs, chunk shape, context shapes); the last
 chunk is padded to the chunk size (padded rows are discarded) so a point never compiles twice.
+
+With several local devices (GPUs, or CPU devices from
+``XLA_FLAGS=--xla_force_host_platform_device_count=N``) the sample axis of every chunk is sharded
+over all of them (a 1-D ``Mesh`` and ``NamedSharding``; the chunk is rounded up to a multiple of the
+device count); the context is replicated. Samples are independent, so results do not depend on the
+number of devices.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from typicality_ntk.sweep._experiment import Experiment, Point
@@ -97,10 +104,19 @@ class Runner:
         progress: show a progress bar over chunks (only when stderr is a terminal).
     """
 
-    def __init__(self, *, progress: bool = True):
+    def __init__(self, *, progress: bool = True, devices: list | None = None):
         self.progress = progress
         self._compiled: dict[Any, Any] = {}
         self.n_compiles = 0
+        self.devices = list(devices) if devices is not None else jax.local_devices()
+        mesh = Mesh(np.array(self.devices), ("samples",))
+        self._sharded = NamedSharding(mesh, PartitionSpec("samples"))
+        self._replicated = NamedSharding(mesh, PartitionSpec())
+
+    def _round_chunk(self, chunk: int) -> int:
+        """Chunks are a multiple of the device count (padding rows are discarded)."""
+        n = len(self.devices)
+        return -(-chunk // n) * n
 
     def _program(self, experiment: Experiment, static: tuple, chunk: int, point_key, context):
         ctx_shapes = jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), context)
@@ -123,8 +139,13 @@ class Runner:
             return jax.vmap(lambda k: sample_fn(k, context, **kwargs))(keys)
 
         t0 = time.perf_counter()
-        idx = jnp.zeros((chunk,), jnp.uint32)
-        compiled = jax.jit(batched).lower(point_key, idx, context).compile()
+        idx = jax.ShapeDtypeStruct((chunk,), jnp.uint32, sharding=self._sharded)
+        jitted = jax.jit(
+            batched,
+            in_shardings=(self._replicated, self._sharded, self._replicated),
+            out_shardings=self._sharded,
+        )
+        compiled = jitted.lower(point_key, idx, context).compile()
         dt = time.perf_counter() - t0
         self._compiled[cache_key] = compiled
         self.n_compiles += 1
@@ -133,19 +154,20 @@ class Runner:
     def _choose_chunk(self, experiment, static, samples, chunk_size, point_key, context):
         """Chunk size and compiled program for one point (``auto``: from free memory)."""
         if chunk_size != "auto":
-            chunk = min(int(chunk_size), samples)
+            chunk = self._round_chunk(min(int(chunk_size), samples))
             return chunk, *self._program(experiment, static, chunk, point_key, context)
-        probe = min(samples, AUTO_CHUNK_PROBE)
+        probe = self._round_chunk(min(samples, AUTO_CHUNK_PROBE))
         compiled, dt = self._program(experiment, static, probe, point_key, context)
         mem = compiled.memory_analysis()
         if mem is None:
             return probe, compiled, dt
         used = mem.temp_size_in_bytes + mem.output_size_in_bytes + mem.argument_size_in_bytes
-        per_sample = max(used / probe, 1.0)
-        fit = int(AUTO_MEMORY_FRACTION * _free_memory_bytes(jax.devices()[0]) / per_sample)
+        n_dev = len(self.devices)
+        per_sample = max(used / (probe / n_dev), 1.0)  # the analysis is of one device's program
+        fit = int(AUTO_MEMORY_FRACTION * _free_memory_bytes(self.devices[0]) / per_sample) * n_dev
         if fit >= probe:
             return probe, compiled, dt
-        chunk = max(1, 1 << (max(fit, 1).bit_length() - 1))
+        chunk = self._round_chunk(max(1, 1 << (max(fit, 1).bit_length() - 1)))
         log.info("chunk_size=auto: %d samples per chunk (%.1f MiB each)", chunk, per_sample / 2**20)
         compiled, dt2 = self._program(experiment, static, chunk, point_key, context)
         return chunk, compiled, dt + dt2
@@ -181,6 +203,7 @@ class Runner:
                     n = min(chunk, samples - start)
                     idx = np.arange(start, start + chunk, dtype=np.uint32)
                     idx[n:] = start  # pad the last chunk: same shape, rows dropped below
+                    idx = jax.device_put(idx, self._sharded)
                     out = jax.device_get(compiled(point_key, idx, point.context))
                     outs.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
                     bar.update(n)
@@ -197,7 +220,7 @@ class Runner:
                         arrays[f"{k}/{p}"] = v
                 rows.append(pd.DataFrame(table))
             bar.close()
-        devices = jax.devices()
+        devices = self.devices
         return RunResult(
             table=pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
             arrays=arrays,
