@@ -44,6 +44,10 @@ BAD_INPUTS = [
     (["experiment=ntk_spectrum", "optim.lr=-1"], "optim.lr=-1.0: must be > 0"),
     (["experiment=ntk_spectrum", "optim.name=lbfgs"], "optim.name=lbfgs: must be one of"),
     (["experiment=ntk_spectrum", "ntk.implementation=x"], "ntk.implementation=x: must be one of"),
+    (["experiment=double_descent", "learner=svm"], "learner=svm: must be one of network, random"),
+    (["experiment=double_descent", "ridge=-1"], "ridge=-1.0: must be a number >= 0"),
+    (["experiment=double_descent", "sweep.mode=fast"], "sweep.mode=fast: must be one of auto"),
+    (["experiment=paper", "scale=huge"], "scale=huge: must be one of small, large, tiny"),
     (["-m", "seed=0,1", "samples=5,0"], "samples=0: must be an integer >= 1"),
 ]
 
@@ -141,3 +145,36 @@ def test_killed_multirun_restarts_without_losing_or_recomputing(tmp_path):
         assert (root / "page_curve" / name / "meta.json").read_text() == meta
     assert (again.stdout + again.stderr).count("reusing stored entry") == len(done)
     assert len(store.load(root, experiment="page_curve")) == 3 * 7 * 8000
+
+
+_FAILING_MODULE = '''
+from typicality_ntk.experiments.page_curve import EXPERIMENT as PAGE
+from dataclasses import replace
+
+def points(cfg, key):
+    if cfg.quantum.n_qubits == 5:
+        raise RuntimeError("boom at 5 qubits")
+    return PAGE.points(cfg, key)
+
+EXPERIMENT = replace(PAGE, points=points)
+'''
+
+
+def test_a_failed_job_does_not_kill_the_sweep_and_is_summarised(tmp_path):
+    (tmp_path / "failing_exp.py").write_text(_FAILING_MODULE)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "typicality_ntk", "-m", "experiment=page_curve",
+         "module=failing_exp", "quantum.n_qubits=4,5,6", "samples=2",
+         f"store.root={tmp_path / 'store'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "3 jobs: 2 computed, 1 failed" in proc.stderr
+    assert "RuntimeError: boom at 5 qubits" in proc.stderr and ".log)" in proc.stderr
+    assert sorted(store.load(tmp_path / "store")["n_qubits"].unique()) == [4, 6]
+    statuses = [
+        json.loads(p.read_text())["status"]
+        for p in sorted((tmp_path / "outputs" / "multirun").glob("*/*/*/job_status.json"))
+    ]
+    assert statuses == ["computed", "failed", "computed"]

@@ -32,6 +32,8 @@ CONFIG_DIR = str(_HERE / "conf" if (_HERE / "conf").is_dir() else _HERE.parents[
 CONFIG_NAME = "config"
 #: A study's run dir records its jobs' entries here (``tntk-plot`` reads it).
 STUDY_RECORD = "study.json"
+#: Every job dir records how its job ended here (``computed``, ``reused``, ``study``, ``failed``).
+JOB_STATUS = "job_status.json"
 
 # Flags after which Hydra prints instead of running: nothing to validate.
 _INFO_FLAGS = {
@@ -211,12 +213,41 @@ def draw_entry(entry: Path, outdir: Path) -> list[Path]:
     return experiment.plot(table, arrays, meta["config"], outdir)
 
 
+#: (job dir, status, error line) of every job this process ran: the end-of-sweep summary.
+_JOBS: list[tuple[str, str, str, str]] = []
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=CONFIG_NAME)
 def _hydra_app(cfg: DictConfig) -> None:
+    """One job. A runtime failure is logged (with its traceback, in the job's log) and recorded,
+    and the sweep goes on; ``main`` prints the summary and exits 1 if any job failed."""
+    hc = HydraConfig.get()
+    out = hc.runtime.output_dir
     try:
-        run_job(cfg, HydraConfig.get().runtime.output_dir)
+        status, error = run_job(cfg, out)["status"], ""
     except ConfigError as err:
         _fail(str(err))
+    except Exception as err:  # noqa: BLE001 - one failed job must not kill the sweep
+        log.exception("job failed")
+        status, error = (
+            "failed",
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+        )
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / JOB_STATUS).write_text(json.dumps({"status": status, "error": error}))
+    _JOBS.append((out, status, error, f"{out}/{hc.job.name}.log"))
+
+
+def _summary() -> int:
+    """Print what the jobs of this process did; the number of failed jobs."""
+    failed = [j for j in _JOBS if j[1] == "failed"]
+    if len(_JOBS) > 1 or failed:
+        counts = {s: sum(j[1] == s for j in _JOBS) for s in ("computed", "reused", "study")}
+        done = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        print(f"tntk: {len(_JOBS)} jobs: {done or '0 done'}, {len(failed)} failed", file=sys.stderr)
+        for job_dir, _, error, log_path in failed:
+            print(f"  failed: {job_dir}: {error} (log: {log_path})", file=sys.stderr)
+    return len(failed)
 
 
 def _split_argv(argv: list[str]) -> tuple[list[str], bool, bool]:
@@ -251,7 +282,10 @@ def main(argv: list[str] | None = None) -> None:
         except ConfigError as err:
             _fail(str(err))
     sys.argv = [sys.argv[0], *argv]
+    _JOBS.clear()
     _hydra_app()
+    if _summary():
+        sys.exit(1)
 
 
 def plot_main(argv: list[str] | None = None) -> None:

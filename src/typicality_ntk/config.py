@@ -46,9 +46,12 @@ NTK_IMPLEMENTATIONS = ("auto", "jacobian_contraction", "ntk_vector_products")
 NTK_BACKENDS = ("ours", "neural_tangents")
 #: Samples in scikit-learn's bundled digits set (load_digits).
 N_DIGITS = 1797
-#: Config groups; an experiment's entry hashes and records only the groups it ``uses``.
 SCALES = ("small", "large", "tiny")
-GROUPS = ("quantum", "model", "data", "optim", "ntk")
+#: Config groups and experiment-scoped keys; an entry hashes and records only those its
+#: experiment ``uses`` (so adding a double-descent key never invalidates a Page-curve entry).
+GROUPS = ("quantum", "model", "data", "optim", "ntk", "learner", "ridge")
+LEARNERS = ("network", "random_features", "ntk_regression")
+SWEEP_MODES = ("auto", "loop", "masked", "bucketed")
 SAMPLERS = ("haar", "gue_eigvec", "energy_shell")
 OBSERVABLES = ("gue", "z1", "x1")
 
@@ -411,6 +414,27 @@ class NtkCfg:
 
 
 @dataclass
+class SweepCfg:
+    """How a width sweep is compiled (double_descent): results do not depend on it.
+
+    Attributes:
+        mode: ``loop`` (one program per width), ``masked`` (one max-width program, units masked
+            per width), ``bucketed`` (a few programs, widths padded to their bucket's largest) or
+            ``auto`` (by device and estimated cost).
+    """
+
+    mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        _require(
+            self.mode in SWEEP_MODES,
+            "sweep.mode",
+            self.mode,
+            f"must be one of {', '.join(SWEEP_MODES)}",
+        )
+
+
+@dataclass
 class Config:
     """The root of every run's configuration.
 
@@ -426,6 +450,10 @@ class Config:
             ~/.cache/typicality_ntk/jax), a directory, or ``off``.
         scale: sizes of a study's jobs (``experiment=paper``): ``small`` (2 CPU cores, minutes)
             ``large`` (a GPU) or ``tiny`` (tests).
+        learner: double_descent's learner: ``network`` (the MLP trained with optax),
+            ``random_features`` (readout only, min-norm) or ``ntk_regression`` (empirical NTK).
+        ridge: ridge added to the kernel (``K + ridge I``); 0 = ridgeless, min-norm.
+        sweep: how width sweeps compile (:class:`SweepCfg`).
     """
 
     name: str = "page_curve"
@@ -437,6 +465,9 @@ class Config:
     figures: bool = True
     compile_cache: str = "auto"
     scale: str = "small"
+    learner: str = "random_features"
+    ridge: float = 0.0
+    sweep: SweepCfg = field(default_factory=SweepCfg)
     store: StoreCfg = field(default_factory=StoreCfg)
     quantum: QuantumCfg = field(default_factory=QuantumCfg)
     model: ModelCfg = field(default_factory=ModelCfg)
@@ -463,6 +494,15 @@ class Config:
             f"must be one of {', '.join(PRECISIONS)}",
         )
         _require(self.scale in SCALES, "scale", self.scale, f"must be one of {', '.join(SCALES)}")
+        _require(
+            self.learner in LEARNERS,
+            "learner",
+            self.learner,
+            f"must be one of {', '.join(LEARNERS)}",
+        )
+        _require(
+            self.ridge >= 0, "ridge", self.ridge, "must be a number >= 0 (0: ridgeless, min-norm)"
+        )
 
 
 def register_configs() -> None:

@@ -46,7 +46,7 @@ __all__ = [
 STORE_SCHEMA = 1
 ENTRY_FILES = ("results.parquet", "arrays.npz", "meta.json")
 #: Keys that do not change results (chunk_size never changes a sample), left out of the hash.
-NON_SEMANTIC_KEYS = ("store", "chunk_size", "figures", "compile_cache", "scale")
+NON_SEMANTIC_KEYS = ("store", "chunk_size", "figures", "compile_cache", "scale", "sweep")
 #: The file in a Hydra run directory that points to the run's store entry.
 STORE_LINK = "store_entry.json"
 _STALE_TMP_SECONDS = 3600
