@@ -1,0 +1,230 @@
+r"""Training a network on the MSE loss with optax, as one jitted ``lax.scan`` (vmap-friendly).
+
+Loss convention (used everywhere in this module)::
+
+    L(theta) = 1/2 * 1/N * sum_{i<N} sum_{k<n_L} (f_k(x_i, theta) - y_{ik})^2,
+
+half the mean over examples of the squared error summed over outputs. With it, full-batch gradient
+descent ``theta <- theta - eta grad L`` moves the outputs on the training set, to first order, by
+``-(eta / N) K (f - y)`` with ``K = J J^T`` the empirical NTK (paper Eq. 3): the Gauss-Newton part
+of the Hessian is ``J^T J / N``, whose largest eigenvalue is ``lambda_max(K) / N``, and GD on the
+linearised model (paper Eq. 4) is stable iff ``eta * lambda_max(K) / N < 2``.
+
+Optimisers (:func:`make_optimizer`): ``gd`` = ``optax.sgd(lr)`` on the full batch, ``sgd`` =
+``optax.sgd(lr)`` on mini-batches of ``batch_size`` examples drawn (without replacement within a
+step, independently across steps) from ``fold_in(key, step)``, ``adam`` = ``optax.adam(lr)``.
+
+:func:`train_mse` is pure: a static number of steps runs in one ``jax.lax.scan`` whatever happens,
+so it can be jitted and vmapped over initialisations. Early stopping and divergence freeze the
+parameters (the remaining steps compute but do not update) instead of changing shapes or raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import Array
+
+__all__ = [
+    "OPTIMIZERS",
+    "TrainResult",
+    "log_spaced_steps",
+    "make_optimizer",
+    "mse_loss",
+    "train_mse",
+]
+
+#: Names accepted by :func:`make_optimizer`.
+OPTIMIZERS = ("gd", "sgd", "adam")
+
+Params = Any
+ApplyFn = Callable[[Params, Array], Array]
+
+
+class TrainResult(NamedTuple):
+    """What :func:`train_mse` returns (a tuple: unpack it, or read the fields).
+
+    Attributes:
+        params: the parameters theta_T after training (frozen at the last accepted step when
+            training stopped early or diverged).
+        losses: full-batch training loss L(theta_t) at each requested ``log_steps`` t, shape
+            ``(len(log_steps),)``; after an early stop or divergence the frozen value repeats.
+        final_loss: L(theta_T), the loss of ``params``.
+        steps_taken: updates actually applied (int32; < ``steps`` after an early stop/divergence).
+        diverged: True when a step produced a non-finite loss or gradient, or a loss above
+            ``max_loss_ratio * L(theta_0)``; the parameters are those before that step.
+    """
+
+    params: Params
+    losses: Array
+    final_loss: Array
+    steps_taken: Array
+    diverged: Array
+
+
+def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
+    """The optax transformation for ``name``: ``gd`` and ``sgd`` -> ``optax.sgd(lr)``, ``adam``.
+
+    ``gd`` and ``sgd`` are the same update rule ``theta <- theta - lr * g``; they differ in the
+    batch the gradient ``g`` is taken on, which is :func:`train_mse`'s ``batch_size``.
+
+    Raises:
+        ValueError: for an unknown ``name`` or ``lr <= 0``.
+    """
+    if isinstance(lr, (int, float)) and lr <= 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    if name in ("gd", "sgd"):
+        return optax.sgd(lr)
+    if name == "adam":
+        return optax.adam(lr)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+
+
+def mse_loss(pred: Array, y: Array) -> Array:
+    """``1/2 * mean over examples (axis 0) of the squared error summed over the other axes``."""
+    err = (pred - y).reshape(pred.shape[0], -1)
+    return 0.5 * jnp.mean(jnp.sum(err * err, axis=1))
+
+
+def log_spaced_steps(steps: int, points: int) -> np.ndarray:
+    """``min(points, steps + 1)`` distinct, increasing steps from 0 to ``steps``, log-spaced.
+
+    Step 0 (the initial loss) and ``steps`` (the final loss) are always included; in between the
+    steps follow ``geomspace(1, steps)`` rounded, bumped up where rounding would repeat a step.
+    """
+    steps, points = int(steps), int(points)
+    if steps < 0 or points < 2:
+        raise ValueError(f"need steps >= 0 and points >= 2, got {steps}, {points}")
+    n = min(points, steps + 1)
+    if n == steps + 1:
+        return np.arange(steps + 1)
+    grid = np.rint(np.geomspace(1, steps, n - 1)).astype(np.int64)
+    out = np.empty(n, np.int64)
+    out[0] = 0
+    for i, g in enumerate(grid, start=1):
+        out[i] = max(int(g), out[i - 1] + 1)
+    # bumping may have pushed the tail past `steps`: pull it back down, keeping it increasing
+    out[-1] = steps
+    for i in range(n - 2, 0, -1):
+        out[i] = min(out[i], out[i + 1] - 1)
+    return out
+
+
+def _where(cond: Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
+
+
+def _all_finite(tree: Any) -> Array:
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+
+
+def train_mse(
+    apply: ApplyFn,
+    params0: Params,
+    x: Array,
+    y: Array,
+    *,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+    log_steps: Sequence[int] | np.ndarray,
+    batch_size: int | None = None,
+    loss_tol: float = 0.0,
+    key: Array | None = None,
+    max_loss_ratio: float = 1e8,
+) -> TrainResult:
+    r"""Minimise the MSE loss ``L`` (module docstring) from ``params0`` for ``steps`` steps.
+
+    Step ``t = 0 .. steps-1`` maps ``theta_t`` to ``theta_{t+1} = theta_t + u_t`` with ``u_t`` the
+    ``optimizer``'s update for the gradient ``g_t`` of the loss on the full batch, or, when
+    ``batch_size < N``, on the mini-batch of step ``t`` (drawn from ``fold_in(key, t)``). For
+    ``optax.sgd(eta)`` on the full batch this is ``theta_{t+1} = theta_t - eta grad L(theta_t)``.
+
+    The whole run is one ``jax.lax.scan`` of static length ``steps + 1`` (jit and vmap as you
+    like): iteration ``t`` evaluates ``L(theta_t)`` and ``g_t`` (one forward and backward pass),
+    checks them, then applies step ``t``; the last iteration only checks ``theta_T``. Updates stop
+    (the remaining iterations compute but change nothing, so shapes stay static) when
+
+    * ``L(theta_t) < loss_tol * L(theta_0)``: early stop at ``theta_t`` (``loss_tol = 0``: never);
+    * ``theta_t`` has a non-finite loss or gradient, or ``L(theta_t) > max_loss_ratio *
+      L(theta_0)``: the step into ``theta_t`` is undone (parameters back to ``theta_{t-1}``) and
+      the run is flagged ``diverged``; no exception is raised.
+
+    ``loss_tol`` (and the optimiser's learning rate) may be traced scalars.
+
+    Args:
+        apply: pure ``apply(params, x) -> (N, n_L)``.
+        params0: initial parameters theta_0 (a pytree).
+        x (array of shape (N, ...)): training inputs.
+        y (array of shape (N, n_L)): training targets.
+        optimizer: an optax transformation, e.g. :func:`make_optimizer`.
+        steps: number of steps (static).
+        log_steps: steps ``t`` in ``[0, steps]`` at which ``L(theta_t)`` is returned (static; e.g.
+            :func:`log_spaced_steps`).
+        batch_size: mini-batch size; ``None`` or ``>= N`` means the full batch.
+        loss_tol: early-stopping threshold on ``L(theta_t) / L(theta_0)``.
+        key: PRNG key for the mini-batches (required only when ``batch_size < N``).
+        max_loss_ratio: a loss growing above this multiple of the initial loss counts as
+            divergence (keeps every recorded number finite, well before an overflow).
+
+    Returns:
+        A :class:`TrainResult` ``(params, losses, final_loss, steps_taken, diverged)``.
+
+    Raises:
+        ValueError: for ``log_steps`` outside ``[0, steps]``, or mini-batches without a ``key``.
+    """
+    steps = int(steps)
+    log_steps = np.asarray(log_steps, dtype=np.int64)
+    if steps < 0 or log_steps.ndim != 1 or np.any(log_steps < 0) or np.any(log_steps > steps):
+        raise ValueError(f"log_steps must be a list of steps in [0, {steps}], got {log_steps}")
+    n = x.shape[0]
+    minibatch = batch_size is not None and int(batch_size) < n
+    if minibatch and key is None:
+        raise ValueError("mini-batches (batch_size < N) need a PRNG key")
+
+    def full_loss(p: Params) -> Array:
+        return mse_loss(apply(p, x), y)
+
+    def loss_and_grad(p: Params, t: Array) -> tuple[Array, Params]:
+        """L(p) on the full batch and the gradient the step ``t`` update from ``p`` uses."""
+        if not minibatch:
+            return jax.value_and_grad(full_loss)(p)
+        idx = jax.random.choice(jax.random.fold_in(key, t), n, (int(batch_size),), replace=False)
+        grad = jax.grad(lambda q: mse_loss(apply(q, x[idx]), y[idx]))(p)
+        return full_loss(p), grad
+
+    dtype = jnp.result_type(*jax.tree.leaves(params0))
+    zero = jnp.zeros((), jnp.result_type(dtype, y.dtype))
+    false = jnp.zeros((), bool)
+    init = (params0, optimizer.init(params0), params0, zero, zero, false, false, jnp.int32(0))
+
+    def step(carry, t):
+        """Evaluate theta_t (reverting to theta_{t-1} if it is bad), then update unless done."""
+        params, state, prev, loss0, good_loss, stopped, diverged, taken = carry
+        loss, g = loss_and_grad(params, t)
+        loss0 = jnp.where(t == 0, loss, loss0)
+        ok = jnp.isfinite(loss) & _all_finite(g)
+        ok &= (loss <= jnp.asarray(max_loss_ratio, loss.dtype) * loss0) | (loss0 == 0)
+        bad = ~(stopped | diverged) & ~ok
+        diverged |= bad
+        params = _where(bad, prev, params)
+        taken -= bad.astype(jnp.int32)
+        good_loss = jnp.where(bad & (t > 0), good_loss, loss)
+        stopped |= ok & (loss < jnp.asarray(loss_tol, loss.dtype) * loss0)
+        move = ~(stopped | diverged) & (t < steps)
+        updates, new_state = optimizer.update(g, state, params)
+        cand = optax.apply_updates(params, updates)
+        prev = _where(move, params, prev)
+        params, state = _where(move, cand, params), _where(move, new_state, state)
+        taken += move.astype(jnp.int32)
+        return (params, state, prev, loss0, good_loss, stopped, diverged, taken), good_loss
+
+    # steps + 1 evaluations: theta_0 .. theta_T; the last one only checks theta_T
+    carry, history = jax.lax.scan(step, init, jnp.arange(steps + 1))
+    params, _, _, _, loss, _, diverged, taken = carry
+    return TrainResult(params, history[log_steps], loss, taken, diverged)
