@@ -147,7 +147,7 @@ def test_killed_multirun_restarts_without_losing_or_recomputing(tmp_path):
     assert len(store.load(root, experiment="page_curve")) == 3 * 7 * 8000
 
 
-_FAILING_MODULE = '''
+_FAILING_MODULE = """
 from typicality_ntk.experiments.page_curve import EXPERIMENT as PAGE
 from dataclasses import replace
 
@@ -157,7 +157,7 @@ def points(cfg, key):
     return PAGE.points(cfg, key)
 
 EXPERIMENT = replace(PAGE, points=points)
-'''
+"""
 
 
 def test_a_failed_job_does_not_kill_the_sweep_and_is_summarised(tmp_path):

@@ -1,0 +1,43 @@
+"""The main job end to end at tiny sizes: every job's entry and figure, the study's own figure."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_tntk
+
+from typicality_ntk import store
+from typicality_ntk.experiments.paper import NAMES
+
+
+def _nonempty(path):
+    return path.is_file() and path.stat().st_size > 0
+
+
+def test_paper_at_tiny_scale_writes_every_entry_and_figure_then_reuses_them(tmp_path):
+    root = tmp_path / "store"
+    args = ["experiment=paper", "scale=tiny", f"store.root={root}", "hydra.run.dir=run"]
+    first = run_tntk(*args, cwd=tmp_path, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run = tmp_path / "run"
+    record = json.loads((run / "study.json").read_text())
+    assert sorted(record["entries"]) == sorted(NAMES)
+    for label in NAMES:
+        entry = store.find_entries(run / label)
+        assert len(entry) == 1, label
+        assert _nonempty(entry[0] / "results.parquet") and _nonempty(entry[0] / "meta.json")
+        pngs = list((run / label / "figures").glob("*.png"))
+        assert pngs and all(_nonempty(p) for p in pngs), label
+    for name in ("correspondence.png", "correspondence.pdf", "correspondence.md"):
+        assert _nonempty(run / "figures" / name), name
+    assert len(store.load(run)) > 0
+
+    again = run_tntk(*args[:-1], "hydra.run.dir=run2", cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    status = json.loads((tmp_path / "run2" / "study.json").read_text())["status"]
+    assert set(status.values()) == {"reused"}
+
+    (run / "figures" / "correspondence.png").unlink()
+    replot = run_tntk(str(run), cwd=tmp_path, tool="typicality_ntk.plot_cli")
+    assert replot.returncode == 0, replot.stderr[-3000:]
+    assert _nonempty(run / "figures" / "correspondence.png")
