@@ -27,6 +27,18 @@ def _compilation_cache(tmp_path_factory):
     enable_compilation_cache(path)
 
 
+@pytest.fixture
+def strict_x64():
+    """Float64 with strict rank/dtype promotion for one test; restores the previous setting."""
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
+        yield
+    jax.config.update("jax_enable_x64", previous)
+
+
 @pytest.fixture(scope="session")
 def runner():
     """One runner per session: tests of the same shapes reuse its compiled programs."""

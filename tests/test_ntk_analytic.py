@@ -18,14 +18,7 @@ RTOL64 = 1e-12  # exact identities in float64
 SIGMA_W, SIGMA_B = 1.5, 0.3
 
 
-@pytest.fixture(autouse=True)
-def x64():
-    """Float64 for this module only; restores the previous setting."""
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
-        yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("strict_x64")
 
 
 def _inputs():

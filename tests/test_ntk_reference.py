@@ -59,14 +59,7 @@ def ours(ref):
     return get
 
 
-@pytest.fixture(autouse=True)
-def x64():
-    """Float64 for this module only; restores the previous setting (other tests use float32)."""
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
-        yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("strict_x64")
 
 
 def _parse(model):

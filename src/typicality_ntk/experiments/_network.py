@@ -5,11 +5,12 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from typicality_ntk.errors import ConfigError
 from typicality_ntk.ntk import make_mlp
 from typicality_ntk.ntk.data import make_dataset
 from typicality_ntk.sweep import real_dtype
 
-__all__ = ["network", "network_static", "count_params", "dataset"]
+__all__ = ["network", "network_static", "count_params", "dataset", "check_full_batch"]
 
 
 def network_static(cfg, width: int) -> dict:
@@ -48,3 +49,14 @@ def count_params(static: dict, n_in: int) -> int:
 def dataset(cfg, key) -> dict:
     """The run's data, drawn once from the setup key and shared by every sample (traced)."""
     return make_dataset(key, cfg.data, real_dtype(cfg.precision))
+
+
+def check_full_batch(cfg) -> None:
+    """``optim=gd`` is full-batch: a smaller ``optim.batch_size`` is a user error."""
+    o = cfg.optim
+    if o.name == "gd" and o.batch_size is not None and o.batch_size < cfg.data.n_train:
+        raise ConfigError(
+            "optim.batch_size",
+            o.batch_size,
+            "gd is full-batch: use null (or optim=sgd for mini-batches)",
+        )

@@ -87,8 +87,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from typicality_ntk.errors import ConfigError
-from typicality_ntk.experiments._network import dataset
+from typicality_ntk.experiments._network import check_full_batch, dataset
 from typicality_ntk.ntk import empirical_ntk
 from typicality_ntk.ntk.masked import MaskedMLP, masked_optimizer, n_params_mlp
 from typicality_ntk.ntk.train import log_spaced_steps, make_optimizer, mse_loss, train_mse
@@ -174,21 +173,8 @@ def settings(cfg) -> dict:
 
 def check(cfg) -> None:
     """Reject settings this experiment cannot run (before any compute)."""
-    s = settings(cfg)
-    if s["learner"] not in LEARNERS:
-        raise ConfigError("learner", s["learner"], f"must be one of {', '.join(LEARNERS)}")
-    ridge = s["ridge"]
-    if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not ridge >= 0:
-        raise ConfigError("ridge", ridge, "must be a number >= 0 (0: ridgeless, min-norm)")
-    if s["mode"] not in SWEEP_MODES:
-        raise ConfigError("sweep.mode", s["mode"], f"must be one of {', '.join(SWEEP_MODES)}")
-    o = cfg.optim
-    if o.name == "gd" and o.batch_size is not None and o.batch_size < cfg.data.n_train:
-        raise ConfigError(
-            "optim.batch_size",
-            o.batch_size,
-            "gd is full-batch: use null (or optim=sgd for mini-batches)",
-        )
+    # learner, ridge and sweep.mode are checked by the typed config (config.py)
+    check_full_batch(cfg)
 
 
 # -- sweep modes ------------------------------------------------------------------------------

@@ -45,8 +45,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from typicality_ntk.errors import ConfigError
-from typicality_ntk.experiments._network import count_params, dataset, network, network_static
+from typicality_ntk.experiments._network import (
+    check_full_batch,
+    count_params,
+    dataset,
+    network,
+    network_static,
+)
 from typicality_ntk.ntk import empirical_ntk
 from typicality_ntk.ntk.train import log_spaced_steps, make_optimizer, mse_loss, train_mse
 from typicality_ntk.plot.training import plot_lazy_training
@@ -78,13 +83,7 @@ COLUMNS = (
 
 def check(cfg) -> None:
     """Reject settings this experiment cannot run (before any compute)."""
-    o = cfg.optim
-    if o.name == "gd" and o.batch_size is not None and o.batch_size < cfg.data.n_train:
-        raise ConfigError(
-            "optim.batch_size",
-            o.batch_size,
-            "gd is full-batch: use null (or optim=sgd for mini-batches)",
-        )
+    check_full_batch(cfg)
 
 
 def _optim_static(cfg) -> dict:
