@@ -56,12 +56,7 @@ def validate_config(cfg, config_name: str = "config"):
         raise ConfigError("module", obj.module, f"cannot load the experiment ({err})") from None
     if isinstance(experiment, Study):
         for label, job in job_overrides(experiment, obj):
-            try:
-                sub = compose(config_name, overrides=job)
-            except MissingConfigException as err:
-                raise _group_error(err, job) from None
-            except (HydraException, OmegaConfBaseException) as err:
-                raise _compose_error(err, job) from None
+            sub = compose_job(config_name, job)
             try:
                 validate_config(sub, config_name)
             except ConfigError as err:
@@ -105,6 +100,16 @@ def _compose_error(err: Exception, job: Sequence[str]) -> ConfigError:
     return ConfigError(key, value, detail)
 
 
+def compose_job(config_name: str, job: Sequence[str]):
+    """Compose one job's config (Hydra initialised); composition errors become one ConfigError."""
+    try:
+        return compose(config_name, overrides=list(job))
+    except MissingConfigException as err:
+        raise _group_error(err, job) from None
+    except (HydraException, OmegaConfBaseException) as err:
+        raise _compose_error(err, job) from None
+
+
 def preflight(config_dir: str, config_name: str, overrides: Sequence[str], multirun: bool) -> int:
     """Validate every job; returns the number of jobs, raises ConfigError on the first bad one."""
     register_configs()
@@ -115,12 +120,6 @@ def preflight(config_dir: str, config_name: str, overrides: Sequence[str], multi
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         for job in jobs:
-            try:
-                cfg = compose(config_name, overrides=job)
-            except MissingConfigException as err:
-                raise _group_error(err, job) from None
-            except (HydraException, OmegaConfBaseException) as err:
-                raise _compose_error(err, job) from None
-            validate_config(cfg, config_name)
+            validate_config(compose_job(config_name, job), config_name)
     GlobalHydra.instance().clear()
     return len(jobs)

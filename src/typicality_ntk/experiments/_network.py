@@ -10,7 +10,17 @@ from typicality_ntk.ntk import make_mlp
 from typicality_ntk.ntk.data import make_dataset
 from typicality_ntk.sweep import real_dtype
 
-__all__ = ["network", "network_static", "count_params", "dataset", "check_full_batch"]
+__all__ = [
+    "NETWORK_COORDS",
+    "network",
+    "network_static",
+    "count_params",
+    "dataset",
+    "check_full_batch",
+]
+
+#: Leading result columns of every per-width NTK experiment: the point, then the sample.
+NETWORK_COORDS = ("width", "n_params", "n_outputs", "n_train", "sample")
 
 
 def network_static(cfg, width: int) -> dict:

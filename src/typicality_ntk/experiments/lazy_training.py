@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 
 from typicality_ntk.experiments._network import (
+    NETWORK_COORDS,
     check_full_batch,
     count_params,
     dataset,
@@ -60,11 +61,7 @@ from typicality_ntk.sweep import Experiment, Point, real_dtype
 __all__ = ["COLUMNS", "EXPERIMENT", "check", "points", "sample"]
 
 COLUMNS = (
-    "width",
-    "n_params",
-    "n_outputs",
-    "n_train",
-    "sample",
+    *NETWORK_COORDS,
     "initial_train_loss",
     "final_train_loss",
     "relative_train_loss",

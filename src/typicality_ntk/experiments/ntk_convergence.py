@@ -41,16 +41,18 @@ import jax
 import jax.numpy as jnp
 
 from typicality_ntk.errors import ConfigError
-from typicality_ntk.experiments._network import count_params, dataset, network, network_static
+from typicality_ntk.experiments._network import (
+    NETWORK_COORDS,
+    count_params,
+    dataset,
+    network,
+    network_static,
+)
 from typicality_ntk.ntk import ANALYTIC_ACTIVATIONS, empirical_ntk, infinite_width_kernels
 from typicality_ntk.sweep import Experiment, Point
 
 COLUMNS = (
-    "width",
-    "n_params",
-    "n_outputs",
-    "n_train",
-    "sample",
+    *NETWORK_COORDS,
     "rel_error_ntk",
     "rel_error_diag",
     "rel_error_offdiag",

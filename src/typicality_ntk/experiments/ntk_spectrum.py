@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from typicality_ntk.experiments._network import count_params, dataset, network, network_static
+from typicality_ntk.experiments._network import (
+    NETWORK_COORDS,
+    count_params,
+    dataset,
+    network,
+    network_static,
+)
 from typicality_ntk.ntk import jacobian
 from typicality_ntk.plot.ntk import plot_ntk_spectrum
 from typicality_ntk.sweep import Experiment, Point
 
 COLUMNS = (
-    "width",
-    "n_params",
-    "n_outputs",
-    "n_train",
-    "sample",
+    *NETWORK_COORDS,
     "lambda_min",
     "lambda_max",
     "sigma_min_j",
