@@ -284,7 +284,10 @@ def test_buckets_and_auto_mode():
         learner: dd.choose_mode(learner, widths, sizes=sizes, samples=8, backend="cpu")
         for learner in dd.LEARNERS
     }
-    assert auto == {"network": "loop", "random_features": "masked", "ntk_regression": "masked"}
+    # 2000 steps: 20 compiles cost more than bucketed's padding; 10^5 steps: padding costs more
+    assert auto == {"network": "bucketed", "random_features": "masked", "ntk_regression": "masked"}
+    long = {**sizes, "steps": 100_000}
+    assert dd.choose_mode("network", widths, sizes=long, samples=8, backend="cpu") == "loop"
     assert dd.choose_mode("network", widths, sizes=sizes, samples=8, backend="gpu") == "masked"
 
 

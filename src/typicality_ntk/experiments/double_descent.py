@@ -42,11 +42,13 @@ up to rounding); ``bucketed`` groups the widths into the fewest buckets whose pa
 most ``BUCKET_WORK_FACTOR`` x the real work, one program per bucket; ``auto``
 (:func:`choose_mode`) takes ``masked`` on an accelerator (``bucketed`` when masking would do more
 than ``MASKED_MAX_WORK_RATIO`` x the real work) and, on a CPU, the mode of least estimated
-compile + run time: ``masked`` for the closed-form learners, usually ``loop`` for long network
-trainings (on 2 CPU cores a masked network sweep of 20 widths 2..2000 is ~4x slower than the loop:
-it does ~6x the flops; masking pays on an accelerator). Every mode runs one point per width (one
-row per (width, sample)); :func:`sample` also takes a vector of widths (one program vmapped over
-widths and samples), which a runner that maps per-width metric arrays onto rows would use.
+compile + run time: ``masked`` for the closed-form learners, ``bucketed`` for network trainings
+of the size of bench/ (2 CPU cores, 20 widths 2..2000 x 8 seeds x 2000 GD steps, float32: loop
+78 s of which 64 s compiling 20 programs, bucketed 28 s with 3 programs, masked ~4x the flops of
+the loop), ``loop`` when the training is so long that padding costs more than compiling. Every
+mode runs one point per width (one row per (width, sample)); :func:`sample` also takes a vector
+of widths (one program vmapped over widths and samples), which a runner that maps per-width
+metric arrays onto rows would use.
 
 Columns (see ``COLUMNS``):
 
@@ -120,10 +122,11 @@ SWEEP_MODES = ("auto", "loop", "masked", "bucketed")
 BUCKET_WORK_FACTOR = 2.0
 #: ``auto`` on an accelerator: ``masked`` while its padded work is at most this multiple.
 MASKED_MAX_WORK_RATIO = 8.0
-#: ``auto`` on a CPU: rough compile time of one program and sustained FLOP rate (2 cores; from
-#: 20 widths x 8 seeds x 2000 GD steps: ~1.5 s per compile, ~4 GFLOP/s).
-CPU_COMPILE_SECONDS = 1.5
-CPU_FLOPS = 4e9
+#: ``auto`` on a CPU: compile seconds of one program per learner and the sustained FLOP rate per
+#: item size (bytes), measured on 2 cores (bench/sweep.py: 20 widths x 8 seeds x 2000 GD steps,
+#: float32: 3.2 s per network program, 25 GFLOP/s; closed-form learners compile in 1.5-2 s).
+CPU_COMPILE_SECONDS = {"network": 3.0, "random_features": 1.5, "ntk_regression": 2.0}
+CPU_FLOPS = {4: 2.5e10, 8: 1.2e10}
 
 COLUMNS = (
     "learner",
@@ -238,13 +241,15 @@ def choose_mode(
     sizes: Mapping[str, int],
     samples: int,
     backend: str | None = None,
+    itemsize: int = 4,
 ) -> str:
     """What ``sweep.mode=auto`` runs.
 
     On an accelerator, ``masked`` (one program, widths batched) unless its padded work exceeds
     :data:`MASKED_MAX_WORK_RATIO` x the real work, then ``bucketed``. On a CPU, the mode with the
-    least estimated time ``programs x CPU_COMPILE_SECONDS + padded FLOPs / CPU_FLOPS`` (the
-    per-width ``loop`` for long network trainings, ``masked`` for the closed-form learners).
+    least estimated time ``programs x CPU_COMPILE_SECONDS[learner] + padded FLOPs /
+    CPU_FLOPS[itemsize]`` (``masked`` for the closed-form learners, ``bucketed`` for network
+    trainings of a few thousand steps, the per-width ``loop`` for much longer ones).
 
     Args:
         learner: one of :data:`LEARNERS`.
@@ -252,6 +257,7 @@ def choose_mode(
         sizes: ``n_in, depth, n_out, n_train, n_test, steps`` (see :func:`sample_flops`).
         samples: samples per width.
         backend: ``jax.default_backend()`` unless given.
+        itemsize: bytes per real number (4: float32, 8: float64).
     """
     backend = jax.default_backend() if backend is None else backend
     uniq = sorted({int(w) for w in widths})
@@ -263,7 +269,8 @@ def choose_mode(
     def seconds(mode: str) -> float:
         pads = padded_widths(uniq, mode, costs)
         flops = sum(sample_flops(learner, pads[w], **sizes) for w in uniq) * samples
-        return len(set(pads.values())) * CPU_COMPILE_SECONDS + flops / CPU_FLOPS
+        rate = CPU_FLOPS[8 if itemsize >= 8 else 4]
+        return len(set(pads.values())) * CPU_COMPILE_SECONDS[learner] + flops / rate
 
     return min(("loop", "bucketed", "masked"), key=seconds)
 
@@ -318,7 +325,10 @@ def points(cfg, key):
             "n_test": int(cfg.data.n_test),
             "steps": int(cfg.optim.steps),
         }
-        mode = choose_mode(learner, widths, sizes=sizes, samples=int(cfg.samples))
+        itemsize = np.dtype(real_dtype(cfg.precision)).itemsize
+        mode = choose_mode(
+            learner, widths, sizes=sizes, samples=int(cfg.samples), itemsize=itemsize
+        )
     pads = padded_widths(widths, mode, costs)
     log.info(
         "double_descent: learner=%s, sweep.mode=%s -> %s: %d programs for %d widths",

@@ -4,11 +4,17 @@ For psi in C^{dA} (x) C^{dB}, reshape to the coefficient matrix M (dA x dB), fir
 leading qubits. Then rho_A = M M^dag, a normalised Wishart matrix for Haar psi (paper Sec. II).
 We never form the dA^2 x dA^2 superoperator.
 
-Spectrum: eigvalsh of the smaller Gram matrix (M M^dag if dA <= dB, else M^dag M). It costs one
-m x m x n matrix product (m = min, n = max) plus an m x m Hermitian eigensolve, cheaper than the SVD
-of M (a bidiagonalisation of the m x n matrix) on CPU and GPU alike. Squaring the singular values
-costs relative accuracy only for eigenvalues below ~eps * lambda_max, whose contribution
--lambda log lambda to any entropy is below eps; negative round-off is clipped to 0.
+Spectrum (m = min(dA, dB), n = max): either eigvalsh of the smaller Gram matrix (M M^dag if
+dA <= dB, else M^dag M; one m x m x n product plus an m x m Hermitian eigensolve) or the squared
+singular values of M itself. Which is cheaper depends on the backend's LAPACK calls: on CPU, JAX's
+Hermitian eigensolver always computes eigenvectors too (heevd, mode 'V'), while its SVD skips the
+singular vectors when asked (gesdd, jobz 'N'); so for a near-square M (n <= SVD_MAX_ASPECT m) the
+values-only SVD wins (measured on 2 cores, 2048 states at 64|64: 1.4x; 256 states at 256|256:
+1.2x) and for an elongated M the small Gram matrix does (16|256: 1.4x the other way). On
+accelerators the batched Hermitian eigensolver is the fast kernel, so the Gram path is used there.
+Squaring singular values (or forming the Gram matrix) costs relative accuracy only for eigenvalues
+below ~eps * lambda_max, whose contribution -lambda log lambda to any entropy is below eps;
+negative round-off is clipped to 0.
 
 All functions take spectra of shape (..., n) and return (...): they are batch-polymorphic and
 NaN-safe at zero eigenvalues (0 log 0 = 0).
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 
@@ -29,7 +36,11 @@ __all__ = [
     "renyi_entropy",
     "trace_distance_to_mixed",
     "alpha_tag",
+    "SVD_MAX_ASPECT",
 ]
+
+#: CPU only: the spectrum comes from the values-only SVD of M when max(dA, dB) <= this x min.
+SVD_MAX_ASPECT = 3
 
 
 def schmidt_spectrum(psi: Array, d_a: int, d_b: int) -> Array:
@@ -43,8 +54,13 @@ def schmidt_spectrum(psi: Array, d_a: int, d_b: int) -> Array:
         lambda (array of shape (dA,)), real, >= 0, summing to ||psi||^2.
     """
     m = psi.reshape(d_a, d_b)
-    gram = m @ m.conj().T if d_a <= d_b else m.conj().T @ m
-    lam = jnp.clip(jnp.linalg.eigvalsh(gram), 0.0, None)
+    small, large = min(d_a, d_b), max(d_a, d_b)
+    if jax.default_backend() == "cpu" and large <= SVD_MAX_ASPECT * small:
+        s = jnp.linalg.svd(m, compute_uv=False)  # descending
+        lam = (s * s)[::-1]
+    else:
+        gram = m @ m.conj().T if d_a <= d_b else m.conj().T @ m
+        lam = jnp.clip(jnp.linalg.eigvalsh(gram), 0.0, None)
     if d_a > d_b:
         lam = jnp.concatenate([jnp.zeros((d_a - d_b,), lam.dtype), lam])
     return lam

@@ -1,0 +1,88 @@
+"""Double-descent width sweep: each ``sweep.mode`` against the per-width loop, compile included.
+
+The case of issue 4/5: the full network learner (GD, full batch, MSE), 20 log-spaced widths
+2..2000, 8 seeds, 2000 steps, float32, on the double_descent experiment's default data (N = 40
+synthetic points, 8 inputs). Every mode runs through the real runner from a cold start: a fresh
+:class:`~typicality_ntk.sweep.Runner`, ``jax.clear_caches()`` and the persistent compilation cache
+off, so the wall time is what a user's first run of the sweep costs (programs compiled + run).
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from typicality_ntk.cli import CONFIG_DIR
+from typicality_ntk.config import register_configs, to_config
+from typicality_ntk.experiments import double_descent as dd
+from typicality_ntk.experiments import load_experiment
+from typicality_ntk.sweep import Runner
+
+__all__ = ["MODES", "bench_sweep", "sweep_config"]
+
+MODES = ("loop", "bucketed", "masked", "auto")
+
+
+def sweep_config(mode: str, *, n_widths: int, max_width: int, samples: int, steps: int):
+    """The double_descent config of the benchmark case (``sweep.mode=mode``)."""
+    widths = sorted({int(w) for w in np.round(np.geomspace(2, max_width, n_widths))})
+    overrides = [
+        "experiment=double_descent",
+        "learner=network",
+        f"sweep.mode={mode}",
+        f"model.widths=[{','.join(map(str, widths))}]",
+        f"samples={samples}",
+        f"optim.steps={steps}",
+        "precision=float32",
+    ]
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = to_config(compose("config", overrides=overrides))
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def _resolved_mode(cfg) -> str:
+    """What ``auto`` picks for this config on this backend (other modes: themselves)."""
+    mode = cfg.sweep.mode
+    if mode != "auto":
+        return mode
+    sizes = {
+        "n_in": int(cfg.data.dim),
+        "depth": int(cfg.model.depth),
+        "n_out": int(cfg.data.outputs),
+        "n_train": int(cfg.data.n_train),
+        "n_test": int(cfg.data.n_test),
+        "steps": int(cfg.optim.steps),
+    }
+    itemsize = 8 if cfg.precision == "float64" else 4
+    return dd.choose_mode(
+        "network", cfg.model.widths, sizes=sizes, samples=int(cfg.samples), itemsize=itemsize
+    )
+
+
+def bench_sweep(mode: str, **sizes) -> dict:
+    """Cold wall time of one sweep in ``mode``: compile and run seconds, programs compiled."""
+    cfg = sweep_config(mode, **sizes)
+    jax.config.update("jax_enable_compilation_cache", False)
+    jax.clear_caches()
+    runner = Runner(progress=False)
+    t0 = time.perf_counter()
+    result = runner.run(load_experiment(cfg.module), cfg)
+    wall = time.perf_counter() - t0
+    jax.config.update("jax_enable_compilation_cache", True)
+    return {
+        "mode": mode,
+        "resolved": _resolved_mode(cfg),
+        "widths": len(cfg.model.widths),
+        "wall_s": wall,
+        "compile_s": result.compile_seconds,
+        "run_s": result.run_seconds,
+        "programs": result.n_compiles,
+        "mean_train_loss": float(result.table["train_loss"].mean()),
+    }
