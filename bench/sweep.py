@@ -86,3 +86,24 @@ def bench_sweep(mode: str, **sizes) -> dict:
         "programs": result.n_compiles,
         "mean_train_loss": float(result.table["train_loss"].mean()),
     }
+
+
+def bench_sweeps(repeats: int, **sizes) -> list[dict]:
+    """Every mode ``repeats`` times, interleaved (loop, bucketed, masked, auto, loop, ...) so slow
+    drifts of a shared machine hit every mode alike; the row of a mode holds median seconds."""
+    runs: dict[str, list[dict]] = {m: [] for m in MODES}
+    for _ in range(repeats):
+        for mode in MODES:
+            runs[mode].append(bench_sweep(mode, **sizes))
+    rows = []
+    for rs in runs.values():
+        row = dict(rs[0])
+        for k in ("wall_s", "compile_s", "run_s"):
+            row[k] = float(np.median([r[k] for r in rs]))
+        row["repeats"] = len(rs)
+        rows.append(row)
+    loop = rows[0]
+    for row in rows:
+        row["ratio_loop"] = loop["wall_s"] / row["wall_s"]
+        row["compile_vs_loop"] = row["compile_s"] / loop["compile_s"]
+    return rows

@@ -269,6 +269,23 @@ def test_auto_and_jit(computed):
     assert select_implementation(N1, N2, N_OUT, n_params(params)) is VP
 
 
+def test_auto_blocks_a_jacobian_over_budget(computed, monkeypatch):
+    """``auto`` without batch_size: one block when J fits the budget, else power-of-2 blocks of
+    J rows within it, and the same kernel (the width-2048, N=512 bench case: 16 -> 2 GB)."""
+    from typicality_ntk.ntk import _empirical
+
+    assert _empirical.auto_batch_size(512, 1, 8_400_000, 4) == 32  # 2 GiB / 33.6 MB = 63 rows
+    assert _empirical.auto_batch_size(48, 1, 8_400_000, 4) is None  # 1.6 GB at once
+    assert _empirical.auto_batch_size(4, 1, 10**12, 8) == 1
+    c = computed(jnp.float32)
+    apply_fn, params, x1, x2 = _mlp_problem(jnp.float32)
+    row = N_OUT * n_params(params) * 4
+    monkeypatch.setattr(_empirical, "AUTO_JACOBIAN_BYTES", 2 * row)  # blocks of 2 examples
+    assert _empirical.auto_batch_size(N1, N_OUT, n_params(params), 4) == 2
+    k = jax.jit(make_ntk_fn(apply_fn, implementation="auto"), compiler_options=FAST_COMPILE)
+    assert_close(k(params, x1, x2), c["ntk_vector_products/x1x2"])
+
+
 def test_select_implementation():
     assert select_implementation(8, 8, 1, 10_000) is JC
     assert select_implementation(8, 8, 2, 10_000) is VP

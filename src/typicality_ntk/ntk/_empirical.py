@@ -42,7 +42,9 @@ from jax import Array
 from jax.flatten_util import ravel_pytree
 
 __all__ = [
+    "AUTO_JACOBIAN_BYTES",
     "NtkImplementation",
+    "auto_batch_size",
     "empirical_ntk",
     "jacobian",
     "make_ntk_fn",
@@ -105,6 +107,26 @@ def select_implementation(n1: int, n2: int, n_out: int, n_params: int) -> NtkImp
     if cost_jc <= cost_vp:
         return NtkImplementation.JACOBIAN_CONTRACTION
     return NtkImplementation.NTK_VECTOR_PRODUCTS
+
+
+#: ``implementation="auto"`` without a ``batch_size``: largest Jacobian (bytes) held at once.
+AUTO_JACOBIAN_BYTES = 2 << 30
+
+
+def auto_batch_size(n: int, n_out: int, n_params: int, itemsize: int) -> int | None:
+    """Examples per block so one block's Jacobian (``b n_out P`` numbers) fits the budget.
+
+    ``None`` (no blocking) when all ``n`` examples fit in :data:`AUTO_JACOBIAN_BYTES`; otherwise
+    the largest power of two that does (at least 1). Blocking recomputes the Jacobian of each
+    ``x2`` block once per ``x1`` block (``n / b`` times the Jacobian work, small next to the
+    ``2 N^2 n_out^2 P`` contraction when ``b`` is in the tens) and bounds the memory: e.g. a
+    3-layer MLP of width 2048 (P = 8.4e6) at N = 512 needs 17 GB for J at once, 2 GB per block.
+    """
+    row = n_out * n_params * itemsize
+    if n * row <= AUTO_JACOBIAN_BYTES:
+        return None
+    fit = max(1, AUTO_JACOBIAN_BYTES // row)
+    return 1 << (int(fit).bit_length() - 1)
 
 
 def _per_example_jacobian(apply_fn: ApplyFn, params: Params, x: Array) -> Params:
@@ -189,7 +211,9 @@ def make_ntk_fn(
         batch_size: if given, compute the kernel in blocks of ``batch_size`` examples of ``x1``
             and of ``x2`` (sequentially with ``jax.lax.map``; inputs are padded by repeating
             the last example, and the padding is cut off). Bounds the memory to the Jacobian
-            rows of one block. Results equal the unbatched ones up to rounding.
+            rows of one block. Results equal the unbatched ones up to rounding. ``None`` with
+            ``implementation="auto"``: :func:`auto_batch_size` (all at once unless the
+            Jacobian would exceed :data:`AUTO_JACOBIAN_BYTES`).
 
     Returns:
         ``ntk_fn(params, x1, x2=None) -> Array``.
@@ -206,19 +230,22 @@ def make_ntk_fn(
         symmetric = x2 is None
         x2_ = x1 if symmetric else x2
         n1, n2 = x1.shape[0], x2_.shape[0]
-        impl = implementation
+        impl, batch = implementation, batch_size
         if impl is NtkImplementation.AUTO:
-            b1 = n1 if batch_size is None else min(batch_size, n1)
-            b2 = n2 if batch_size is None else min(batch_size, n2)
-            n_p = sum(math.prod(jnp.shape(leaf)) for leaf in jax.tree_util.tree_leaves(params))
+            leaves = jax.tree_util.tree_leaves(params)
+            n_p = sum(math.prod(jnp.shape(leaf)) for leaf in leaves)
+            if batch is None:
+                itemsize = max(jnp.result_type(leaf).itemsize for leaf in leaves)
+                batch = auto_batch_size(max(n1, n2), n_out, n_p, itemsize)
+            b1, b2 = (n1, n2) if batch is None else (min(batch, n1), min(batch, n2))
             impl = select_implementation(b1, b2, n_out, n_p)
 
-        if batch_size is None or (batch_size >= n1 and batch_size >= n2):
+        if batch is None or (batch >= n1 and batch >= n2):
             j1 = _per_example_jacobian(apply_fn, params, x1)
             j2 = j1 if symmetric and impl is NtkImplementation.JACOBIAN_CONTRACTION else None
             k = _block_kernel(apply_fn, params, j1, x2_, impl, trace_outputs, j2)
         else:
-            x1b, x2b = _pad_blocks(x1, batch_size), _pad_blocks(x2_, batch_size)
+            x1b, x2b = _pad_blocks(x1, batch), _pad_blocks(x2_, batch)
 
             def row_of_blocks(x1_block: Array) -> Array:
                 j1 = _per_example_jacobian(apply_fn, params, x1_block)
@@ -232,11 +259,11 @@ def make_ntk_fn(
             blocks = jax.lax.map(row_of_blocks, x1b)  # (nb1, nb2, b, [O,] b, [O])
             nb1, nb2 = x1b.shape[0], x2b.shape[0]
             if trace_outputs:
-                k = blocks.transpose(0, 2, 1, 3).reshape(nb1 * batch_size, nb2 * batch_size)
+                k = blocks.transpose(0, 2, 1, 3).reshape(nb1 * batch, nb2 * batch)
                 k = k[:n1, :n2]
             else:
                 k = blocks.transpose(0, 2, 3, 1, 4, 5).reshape(
-                    nb1 * batch_size, n_out, nb2 * batch_size, n_out
+                    nb1 * batch, n_out, nb2 * batch, n_out
                 )
                 k = k[:n1, :, :n2, :]
         if trace_outputs:
@@ -271,7 +298,8 @@ def empirical_ntk(
         implementation: ``"jacobian_contraction"``, ``"ntk_vector_products"`` or ``"auto"``
             (FLOP estimate, see :func:`select_implementation`), or the enum member.
         trace_outputs: return the ``(N1, N2)`` sum over outputs instead of the full kernel.
-        batch_size: examples per block; ``None`` computes everything at once.
+        batch_size: examples per block; ``None``: everything at once (with ``"auto"``: in blocks
+            when the Jacobian would exceed :data:`AUTO_JACOBIAN_BYTES`, see :func:`make_ntk_fn`).
 
     Returns:
         Array of shape ``(N1 * n_out, N2 * n_out)`` with ``K[i * n_out + k, j * n_out + l] =
