@@ -255,6 +255,21 @@ def test_modes_compile_as_promised_and_agree(make_config):
             np.testing.assert_allclose(tables[mode][m], tables["loop"][m], rtol=1e-7, err_msg=m)
 
 
+def test_a_sweep_over_twelve_widths_compiles_once(make_config):
+    """A double-descent sweep over 12 widths is one program (``auto`` -> masked for the
+    closed-form learners), and the same sweep with new seeds compiles nothing."""
+    widths = [1, 2, 3, 5, 8, 12, 17, 24, 33, 47, 66, 90]
+    overrides = (f"model.widths={widths}", "samples=2", "data.n_train=16", "data.n_test=32")
+    runner = Runner(progress=False)
+    cfg = _cfg(make_config, *overrides)
+    first = runner.run(load_experiment(cfg.module), cfg)
+    assert first.n_compiles == 1 and first.table["width"].nunique() == len(widths)
+    cfg = _cfg(make_config, *overrides, "seed=7")
+    again = runner.run(load_experiment(cfg.module), cfg)
+    assert again.n_compiles == 0
+    assert not np.allclose(again.table["test_loss"], first.table["test_loss"])  # new draws
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("learner", ["network", "ntk_regression"])
 def test_network_modes_agree_through_the_runner(make_config, learner):
