@@ -217,21 +217,6 @@ def test_masked_training_every_optimizer_and_parameterization(optimizer, lr, par
     _check_masked_training(optimizer, lr, parameterization, pads=(5, 8, 40))
 
 
-@pytest.mark.slow
-def test_one_program_vmapped_over_widths_equals_one_width_at_a_time():
-    """A 1-d context width (what a runner with per-width rows would run) == per-width calls."""
-    static = {"learner": "random_features", "error_kind": "relative_mse", "width_pad": 30,
-              **NET, "sigma_w": 1.4, "sigma_b": 0.1}  # fmt: skip
-    widths = np.array([3, 11, 12, 13, 30], np.int32)
-    with precision_scope("float64"):
-        ctx = {"data": _data(), "ridge": jnp.float64(0)}
-        key = jax.random.key(2)
-        many = jax.jit(lambda c: dd.sample(key, c, **static))({**ctx, "width": widths})
-        one = jax.jit(jax.vmap(lambda w: dd.sample(key, {**ctx, "width": w}, **static)))
-        for m, v in one(widths).items():
-            np.testing.assert_allclose(many[m], v, rtol=1e-8, atol=1e-12, err_msg=m)
-
-
 # -- (d) compiles per mode ----------------------------------------------------------------------
 def test_modes_compile_as_promised_and_agree(make_config):
     """loop: one program per width, bucketed: one per bucket, masked: one; the same table."""

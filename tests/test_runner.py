@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 
 from typicality_ntk.experiments import load_experiment
-from typicality_ntk.sweep import Runner
+from typicality_ntk.sweep import Experiment, Point, Runner
 
 PAGE = load_experiment("typicality_ntk.experiments.page_curve")
 SMALL = ("experiment=page_curve", "quantum.n_qubits=4", "samples=23")
@@ -151,3 +154,40 @@ def test_a_24_qubit_half_cut_fits_a_small_cpu_machine(tmp_path):
     table = load(tmp_path / "store", "page_curve")
     assert len(table) == 2 and (table["d_a"] == 4096).all()
     np.testing.assert_allclose(table["s_vn"], page_entropy(4096, 4096), atol=1e-3)
+
+
+def _toy_sample(key, context, *, d):
+    z = jax.random.normal(key, (d,))
+    return {"x": context["scale"] * jnp.sum(z), "vec": context["scale"] * z}
+
+
+def test_row_groups_are_points_that_share_one_program():
+    """A point with row groups = the same points one by one: same keys, rows, arrays, one
+    program (here the plain points share theirs too: only the traced context differs); chunked:
+    5 samples in chunks of 2, the last one padded."""
+    scales = [1.0, 2.0, 3.0]
+    plain = [Point({"scale": s}, {"d": 4}, {"scale": np.float32(s)}) for s in scales]
+    rows = tuple({"scale": s} for s in scales)
+    group = [Point({"kind": "toy"}, {"d": 4}, {}, rows=rows,
+                   row_context={"scale": np.asarray(scales, np.float32)})]  # fmt: skip
+    cfg = SimpleNamespace(samples=5, seed=3, precision="float32", chunk_size=2)
+    results = {}
+    for name, pts in (("plain", plain), ("group", group)):
+        exp = Experiment("toy", lambda cfg, key, pts=pts: pts, _toy_sample, columns=("x",))
+        runner = Runner(progress=False)
+        results[name] = runner.run(exp, cfg)
+        assert runner.n_compiles == 1
+    a, b = results["plain"], results["group"]
+    pd.testing.assert_frame_equal(a.table, b.table.drop(columns="kind"))
+    assert (b.table["kind"] == "toy").all() and len(b.table) == 15
+    assert a.points == [{k: v for k, v in p.items() if k != "kind"} for p in b.points]
+    assert a.arrays.keys() == b.arrays.keys() == {"vec/0", "vec/1", "vec/2"}
+    for k in a.arrays:
+        np.testing.assert_allclose(a.arrays[k], b.arrays[k], rtol=1e-6)
+
+
+def test_row_groups_need_a_row_context_of_their_length():
+    with pytest.raises(ValueError, match="row_context"):
+        Point({}, {}, {}, rows=({"a": 1},))
+    with pytest.raises(ValueError, match="2 entries for 3 rows"):
+        Point({}, {}, {}, rows=({"a": 1},) * 3, row_context={"w": [1, 2]})

@@ -46,9 +46,9 @@ compile + run time: ``masked`` for the closed-form learners, ``bucketed`` for ne
 of the size of bench/ (2 CPU cores, 20 widths 2..2000 x 8 seeds x 2000 GD steps, float32: loop
 78 s of which 64 s compiling 20 programs, bucketed 28 s with 3 programs, masked ~4x the flops of
 the loop), ``loop`` when the training is so long that padding costs more than compiling. Every
-mode runs one point per width (one row per (width, sample)); :func:`sample` also takes a vector
-of widths (one program vmapped over widths and samples), which a runner that maps per-width
-metric arrays onto rows would use.
+mode gives one row per (width, sample); the widths of one program are the row groups of one
+runner point, so each chunk is one call vmapped over those widths and the samples (per-width keys
+as in ``loop``: every mode gives the same numbers up to rounding).
 
 Columns (see ``COLUMNS``):
 
@@ -347,10 +347,10 @@ def points(cfg, key):
     if learner == "network":
         static_common.update(_optim_static(cfg))
     ridge = np.asarray(s["ridge"], real_dtype(cfg.precision))
-    out = []
-    for w in widths:
+
+    def coords(w: int) -> dict:
         p_net = int(n_params_mlp(w, n_in=n_in, depth=m.depth, n_out=n_out))
-        coords = {
+        return {
             "learner": learner,
             "width": w,
             "n_params": n_out * (w + 1) if learner == "random_features" else p_net,
@@ -358,8 +358,21 @@ def points(cfg, key):
             "n_outputs": n_out,
             "n_train": int(cfg.data.n_train),
         }
-        context = {"data": data, "width": np.asarray(w, np.int32), "ridge": ridge}
-        out.append(Point(coords, {**static_common, "width_pad": pads[w]}, context))
+
+    # one point per program: the widths padded to the same width are its row groups (one call
+    # per chunk, vmapped over widths and samples); a width alone is a plain point
+    shared = {"data": data, "ridge": ridge}
+    out = []
+    for pad in sorted(set(pads.values())):
+        group = [w for w in widths if pads[w] == pad]
+        static = {**static_common, "width_pad": pad}
+        if len(group) == 1:
+            width = np.asarray(group[0], np.int32)
+            out.append(Point(coords(group[0]), static, {**shared, "width": width}))
+        else:
+            rows = tuple(coords(w) for w in group)
+            width = {"width": np.asarray(group, np.int32)}
+            out.append(Point({}, static, shared, rows=rows, row_context=width))
     return out
 
 
@@ -522,17 +535,12 @@ def sample(
 ):
     """Metrics of ONE initialisation (``key``) at the width ``context["width"]``.
 
-    ``context = {"data": dataset dict, "width": int array, "ridge": float array}``; the network is
-    built padded to ``width_pad`` and masked to the active width (``width_pad == width``: no
-    padding). A 1-d ``context["width"]`` (all <= ``width_pad``) returns every metric with a
-    leading width axis, the same ``key`` (theta_0) for every width: one program vmapped over
-    widths (what a runner with per-width rows would run; see the module docstring).
+    ``context = {"data": dataset dict, "width": int scalar, "ridge": float scalar}``; the network
+    is built padded to ``width_pad`` and masked to the active width (``width_pad == width``: no
+    padding). The runner vmaps it over samples and, for a point with row groups, over widths.
     """
     net = MaskedMLP(width_pad, depth, n_out, activation, parameterization, sigma_w, sigma_b)
     kw = {"learner": learner, "error_kind": error_kind, "net": net, "optim": optim}
-    width = jnp.asarray(context["width"])
-    if width.ndim == 1:
-        return jax.vmap(lambda w: _sample_one(key, {**context, "width": w}, **kw))(width)
     return _sample_one(key, context, **kw)
 
 

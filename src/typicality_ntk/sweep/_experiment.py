@@ -20,11 +20,30 @@ class Point:
             value. Lists are converted to tuples so they can be hashed.
         context: a pytree of arrays shared by every sample (e.g. an observable); traced, not
             vmapped, so changing its values never recompiles.
+        rows: optional: R row groups sharing this point's program (one compile, one call per
+            chunk, vmapped over rows and samples), e.g. the widths of a masked double-descent
+            sweep. Row group ``r`` records ``{**coords, **rows[r]}`` on its rows and its samples
+            see the context ``{**context, **{k: v[r] for k, v in row_context.items()}}``; its
+            samples' keys are those it would get as a point of its own (the runner numbers row
+            groups like points), so grouping never changes a result.
+        row_context: with ``rows``: a mapping of arrays with leading axis R (e.g. the widths);
+            ``context`` must then be a mapping too.
     """
 
     coords: Mapping[str, Any]
     static: Mapping[str, Hashable] = field(default_factory=dict)
     context: Any = None
+    rows: tuple[Mapping[str, Any], ...] = ()
+    row_context: Mapping[str, Any] | None = None
+
+    def __post_init__(self):
+        if self.rows:
+            n = len(self.rows)
+            if not isinstance(self.context or {}, Mapping) or not self.row_context:
+                raise ValueError("a Point with rows needs a mapping context and a row_context")
+            for k, v in self.row_context.items():
+                if len(v) != n:
+                    raise ValueError(f"row_context[{k!r}] has {len(v)} entries for {n} rows")
 
 
 @dataclass(frozen=True)

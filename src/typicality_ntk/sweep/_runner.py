@@ -9,6 +9,9 @@ Key derivation (results for sample i never depend on ``samples`` or ``chunk_size
 
 Each point is compiled once per distinct (static kwargs, chunk shape, context shapes); the last
 chunk is padded to the chunk size (padded rows are discarded) so a point never compiles twice.
+A point with R row groups (``Point.rows``) is one program too, vmapped over its row groups and
+the samples; its row groups are numbered ``p`` like points (keys, ``RunResult.points`` and the
+``"{metric}/{p}"`` arrays), so grouping points never changes a number.
 
 With several local devices (GPUs, or CPU devices from
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) the sample axis of every chunk is sharded
@@ -119,12 +122,16 @@ class Runner:
         return -(-chunk // n) * n
 
     def _program(self, experiment: Experiment, static: tuple, chunk: int, point_key, context):
+        """The compiled chunk program; ``point_key`` of shape (R,) means a point with R row
+        groups (``context = (shared, row_context)``, outputs ``(chunk, R, ...)``)."""
+        grouped = jnp.ndim(point_key) == 1
         ctx_shapes = jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), context)
         cache_key = (
             experiment.name,
             experiment.sample,
             static,
             chunk,
+            grouped,
             jax.tree.structure(context),
             str(ctx_shapes),
             jax.config.jax_enable_x64,
@@ -134,9 +141,18 @@ class Runner:
         kwargs = dict(static)
         sample_fn = experiment.sample
 
-        def batched(point_key, idx, context):
+        def samples_of(point_key, idx, context):
             keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(point_key, idx)
             return jax.vmap(lambda k: sample_fn(k, context, **kwargs))(keys)
+
+        def batched(point_key, idx, context):
+            if not grouped:
+                return samples_of(point_key, idx, context)
+            shared, row_context = context
+            out = jax.vmap(lambda k, rc: samples_of(k, idx, {**shared, **rc}))(
+                point_key, row_context
+            )  # (R, chunk, ...)
+            return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), out)  # sample axis first
 
         t0 = time.perf_counter()
         idx = jax.ShapeDtypeStruct((chunk,), jnp.uint32, sharding=self._sharded)
@@ -172,6 +188,17 @@ class Runner:
         compiled, dt2 = self._program(experiment, static, chunk, point_key, context)
         return chunk, compiled, dt + dt2
 
+    @staticmethod
+    def _table(experiment: Experiment, coords, metrics, samples: int) -> pd.DataFrame:
+        """Rows of one point (or row group): its coords, ``sample``, its scalar metrics."""
+        table = {k: np.repeat(v, samples) for k, v in coords.items()}
+        table["sample"] = np.arange(samples)
+        order = [c for c in experiment.columns if c in metrics]
+        for k in order + sorted(set(metrics) - set(order)):
+            if metrics[k].ndim == 1:
+                table[k] = metrics[k]
+        return pd.DataFrame(table)
+
     def run(self, experiment: Experiment, cfg: Any) -> RunResult:
         """Run every point of ``experiment`` for ``cfg.samples`` samples from ``cfg.seed``."""
         samples, compiles_before = int(cfg.samples), self.n_compiles
@@ -183,17 +210,27 @@ class Runner:
             points_root = jax.random.fold_in(root, 1)
             rows, arrays, compile_s, run_s, chunks_used = [], {}, 0.0, 0.0, []
             bar = tqdm(
-                total=len(points) * samples,
+                total=sum(max(len(p.rows), 1) for p in points) * samples,
                 desc=experiment.name,
                 unit="sample",
                 disable=not (self.progress and sys.stderr.isatty()),
                 leave=False,
             )
-            for p, point in enumerate(points):
+            row0, row_coords = 0, []  # row groups are numbered like points
+            for point in points:
                 static = freeze_static(point.static)
-                point_key = jax.random.fold_in(points_root, p)
+                n_rows = len(point.rows)
+                if n_rows:
+                    point_key = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
+                        points_root, jnp.arange(row0, row0 + n_rows, dtype=jnp.uint32)
+                    )
+                    row_context = {k: np.asarray(v) for k, v in point.row_context.items()}
+                    context = (dict(point.context or {}), row_context)
+                else:
+                    point_key = jax.random.fold_in(points_root, row0)
+                    context = point.context
                 chunk, compiled, dt = self._choose_chunk(
-                    experiment, static, samples, cfg.chunk_size, point_key, point.context
+                    experiment, static, samples, cfg.chunk_size, point_key, context
                 )
                 compile_s += dt
                 chunks_used.append(chunk)
@@ -204,27 +241,28 @@ class Runner:
                     idx = np.arange(start, start + chunk, dtype=np.uint32)
                     idx[n:] = start  # pad the last chunk: same shape, rows dropped below
                     idx = jax.device_put(idx, self._sharded)
-                    out = jax.device_get(compiled(point_key, idx, point.context))
+                    out = jax.device_get(compiled(point_key, idx, context))
                     outs.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
-                    bar.update(n)
+                    bar.update(n * max(n_rows, 1))
                 run_s += time.perf_counter() - t1
                 metrics = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
-                table = {k: np.repeat(v, samples) for k, v in point.coords.items()}
-                table["sample"] = np.arange(samples)
-                order = [c for c in experiment.columns if c in metrics]
-                for k in order + sorted(set(metrics) - set(order)):
-                    v = metrics[k]
-                    if v.ndim == 1:
-                        table[k] = v
-                    else:
-                        arrays[f"{k}/{p}"] = v
-                rows.append(pd.DataFrame(table))
+                groups = [
+                    ({**point.coords, **point.rows[r]}, {k: v[:, r] for k, v in metrics.items()})
+                    for r in range(n_rows)
+                ] or [(dict(point.coords), metrics)]
+                for coords, group_metrics in groups:
+                    rows.append(self._table(experiment, coords, group_metrics, samples))
+                    for k, v in group_metrics.items():
+                        if v.ndim > 1:
+                            arrays[f"{k}/{row0}"] = v
+                    row_coords.append(coords)
+                    row0 += 1
             bar.close()
         devices = self.devices
         return RunResult(
             table=pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
             arrays=arrays,
-            points=[dict(p.coords) for p in points],
+            points=row_coords,
             compile_seconds=compile_s,
             run_seconds=run_s,
             setup_seconds=setup_s,
