@@ -94,7 +94,10 @@ def bench_sweeps(repeats: int, **sizes) -> list[dict]:
     runs: dict[str, list[dict]] = {m: [] for m in MODES}
     for _ in range(repeats):
         for mode in MODES:
-            runs[mode].append(bench_sweep(mode, **sizes))
+            r = bench_sweep(mode, **sizes)
+            runs[mode].append(r)
+            wall, comp, n = r["wall_s"], r["compile_s"], r["programs"]
+            print(f"[bench] sweep.mode={mode}: {wall:.1f} s, compile {comp:.1f} s, {n} programs")
     rows = []
     for rs in runs.values():
         row = dict(rs[0])
