@@ -7,12 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+# Tests compare numbers, not speed, and most of their time is XLA compiling small CPU programs,
+# dominated by LLVM's optimisation passes: level 0 compiles them faster (IEEE semantics are
+# unchanged; measured -18% on the paper + double-descent tests). Set before JAX is imported;
+# subprocesses inherit it; a user's own XLA_FLAGS win.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
-from typicality_ntk.cli import CONFIG_DIR
-from typicality_ntk.config import register_configs, to_config
+import pytest  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+
+from typicality_ntk.cli import CONFIG_DIR  # noqa: E402
+from typicality_ntk.config import register_configs, to_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -112,14 +112,24 @@ result.table.to_parquet(sys.argv[1] + ".parquet")
     "overrides",
     [
         ["experiment=page_curve", "quantum.n_qubits=6", "samples=7", "chunk_size=3"],
-        ["experiment=ntk_spectrum", "model.widths=[2,8]", "data.n_train=6", "samples=5"],
+        # NTK side, and a point with row groups (masked: 3 widths in one program)
+        [
+            "experiment=double_descent",
+            "learner=ntk_regression",
+            "sweep.mode=masked",
+            "model.widths=[2,5,8]",
+            "data.n_train=6",
+            "data.n_test=8",
+            "samples=5",
+        ],
     ],
-    ids=["page_curve", "ntk_spectrum"],
+    ids=["page_curve", "double_descent_masked"],
 )
 def test_sharding_over_two_devices_gives_the_one_device_results(overrides, tmp_path):
     """The sample axis is sharded over local devices; every number matches one device exactly."""
     for n in (1, 2):
-        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+        flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}"
+        env = {**os.environ, "XLA_FLAGS": flags.strip()}
         proc = subprocess.run(
             [sys.executable, "-c", _SHARD_SCRIPT, str(n), *overrides],
             cwd=tmp_path,
