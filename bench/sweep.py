@@ -47,25 +47,6 @@ def sweep_config(mode: str, *, n_widths: int, max_width: int, samples: int, step
     return cfg
 
 
-def _resolved_mode(cfg) -> str:
-    """What ``auto`` picks for this config on this backend (other modes: themselves)."""
-    mode = cfg.sweep.mode
-    if mode != "auto":
-        return mode
-    sizes = {
-        "n_in": int(cfg.data.dim),
-        "depth": int(cfg.model.depth),
-        "n_out": int(cfg.data.outputs),
-        "n_train": int(cfg.data.n_train),
-        "n_test": int(cfg.data.n_test),
-        "steps": int(cfg.optim.steps),
-    }
-    itemsize = 8 if cfg.precision == "float64" else 4
-    return dd.choose_mode(
-        "network", cfg.model.widths, sizes=sizes, samples=int(cfg.samples), itemsize=itemsize
-    )
-
-
 def bench_sweep(mode: str, **sizes) -> dict:
     """Cold wall time of one sweep in ``mode``: compile and run seconds, programs compiled."""
     cfg = sweep_config(mode, **sizes)
@@ -78,7 +59,7 @@ def bench_sweep(mode: str, **sizes) -> dict:
     jax.config.update("jax_enable_compilation_cache", True)
     return {
         "mode": mode,
-        "resolved": _resolved_mode(cfg),
+        "resolved": dd.resolve_mode(cfg, n_in=int(cfg.data.dim), n_out=int(cfg.data.outputs)),
         "widths": len(cfg.model.widths),
         "wall_s": wall,
         "compile_s": result.compile_seconds,

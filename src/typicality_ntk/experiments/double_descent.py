@@ -110,6 +110,7 @@ __all__ = [
     "padded_widths",
     "peak_summary",
     "points",
+    "resolve_mode",
     "sample",
     "settings",
 ]
@@ -275,6 +276,27 @@ def choose_mode(
     return min(("loop", "bucketed", "masked"), key=seconds)
 
 
+def resolve_mode(cfg, n_in: int, n_out: int) -> str:
+    """The config's ``sweep.mode``, with ``auto`` resolved by :func:`choose_mode` on this backend
+    (``n_in``, ``n_out``: the data's input and output sizes)."""
+    s = settings(cfg)
+    if s["mode"] != "auto":
+        return s["mode"]
+    sizes = {
+        "n_in": int(n_in),
+        "depth": int(cfg.model.depth),
+        "n_out": int(n_out),
+        "n_train": int(cfg.data.n_train),
+        "n_test": int(cfg.data.n_test),
+        "steps": int(cfg.optim.steps),
+    }
+    itemsize = np.dtype(real_dtype(cfg.precision)).itemsize
+    widths = [int(w) for w in cfg.model.widths]
+    return choose_mode(
+        s["learner"], widths, sizes=sizes, samples=int(cfg.samples), itemsize=itemsize
+    )
+
+
 def padded_widths(widths: Sequence[int], mode: str, costs: Sequence[float]) -> dict[int, int]:
     """width -> the width its program is compiled for (``mode`` resolved, not ``auto``)."""
     uniq = sorted({int(w) for w in widths})
@@ -315,20 +337,7 @@ def points(cfg, key):
     n_in, n_out = int(data["x_train"].shape[1]), int(cfg.data.outputs)
     widths = [int(w) for w in m.widths]
     costs = _costs(widths, n_in, m.depth, n_out)
-    mode = s["mode"]
-    if mode == "auto":
-        sizes = {
-            "n_in": n_in,
-            "depth": int(m.depth),
-            "n_out": n_out,
-            "n_train": int(cfg.data.n_train),
-            "n_test": int(cfg.data.n_test),
-            "steps": int(cfg.optim.steps),
-        }
-        itemsize = np.dtype(real_dtype(cfg.precision)).itemsize
-        mode = choose_mode(
-            learner, widths, sizes=sizes, samples=int(cfg.samples), itemsize=itemsize
-        )
+    mode = resolve_mode(cfg, n_in, n_out)
     pads = padded_widths(widths, mode, costs)
     log.info(
         "double_descent: learner=%s, sweep.mode=%s -> %s: %d programs for %d widths",
