@@ -9,10 +9,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
-from scipy import integrate
+from scipy import integrate, special
 
 from typicality_ntk.quantum import theory as th
+from typicality_ntk.quantum.fluctuations import (
+    CUT_FLUCTUATION_COLUMNS,
+    cut_fluctuations,
+    sample_variance_se,
+)
 
 N_SE = 4.0  # Monte Carlo tolerance, in standard errors
 C_VALUES = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -432,3 +438,145 @@ def test_typicality_bound_holds_empirically():
 def test_invalid_inputs_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- exact variances
+
+
+@pytest.mark.parametrize("n", (1, 2, 3, 7, 64, 2**20))
+def test_variances_vanish_for_product_cuts(n):
+    # min(dA, dB) = 1: psi is a product state, S = 0 and Tr rho_A^2 = 1 for every sample.
+    for d_a, d_b in ((1, n), (n, 1)):
+        assert th.page_entropy_variance(d_a, d_b) == 0.0
+        assert th.purity_variance(d_a, d_b) == 0.0
+
+
+@pytest.mark.parametrize(("d_a", "d_b"), [(2, 3), (4, 7), (5, 5), (16, 2), (3, 1024), (64, 64)])
+def test_variances_symmetric_positive_and_typed(d_a, d_b):
+    for fn in (th.page_entropy_variance, th.purity_variance):
+        value = fn(d_a, d_b)
+        assert isinstance(value, float)
+        assert math.isfinite(value) and value > 0.0
+        assert fn(d_b, d_a) == value
+    assert th.purity_variance(np.int64(d_a), d_b) == th.purity_variance(d_a, d_b)
+
+
+def test_variances_closed_values_and_scaling():
+    # (2, 2): the eigenvalue density (2 lambda - 1)^2 on [0, 1] gives Var P = 3/175 by hand.
+    assert th.purity_variance(2, 2) == pytest.approx(3 / 175, rel=1e-15)
+    # Var S at m = n -> 1/(4 n^2) (the three terms of Vivo-Pato-Oshanin at leading order).
+    assert th.page_entropy_variance(2**12, 2**12) * 4 * 2**24 == pytest.approx(1.0, rel=1e-3)
+    # Var P at fixed c -> 2/(mn)^2.
+    assert th.purity_variance(2**10, 2**12) * 2**44 == pytest.approx(2.0, rel=1e-3)
+    # (2, 2): psi_1(5) = pi^2/6 - 205/144 and psi_1(2) = pi^2/6 - 1 give 13/36 - pi^2/30. (The
+    # psi_1(n + 1) transcription of Var S would give 13/36 - pi^2/30 - 1/5 < 0 here.)
+    assert th.page_entropy_variance(2, 2) == pytest.approx(13 / 36 - math.pi**2 / 30, rel=1e-13)
+
+
+@pytest.mark.parametrize("n", (2, 3, 5, 8, 16))
+def test_variances_match_exact_two_level_density(n):
+    # m = 2: the eigenvalues (lambda, 1 - lambda) of rho_A have the fixed-trace Laguerre density
+    # ~ (lambda (1 - lambda))^(n - 2) (2 lambda - 1)^2 on [0, 1] (Zyczkowski-Sommers 2001). Its
+    # moments by quadrature are exact and independent of the closed forms (and of sampling).
+    def weight(x):
+        return (x * (1 - x)) ** (n - 2) * (2 * x - 1) ** 2
+
+    def entropy(x):
+        return float(special.entr(x) + special.entr(1 - x))
+
+    def moment(f):
+        return integrate.quad(lambda x: f(x) * weight(x), 0, 1, epsabs=0, epsrel=1e-13)[0]
+
+    z = moment(lambda x: 1.0)
+    s1, s2 = moment(entropy) / z, moment(lambda x: entropy(x) ** 2) / z
+    p1 = moment(lambda x: x**2 + (1 - x) ** 2) / z
+    p2 = moment(lambda x: (x**2 + (1 - x) ** 2) ** 2) / z
+    assert s1 == pytest.approx(th.page_entropy(2, n), rel=1e-11)
+    assert p1 == pytest.approx(th.lubkin_purity(2, n), rel=1e-12)
+    assert s2 - s1**2 == pytest.approx(th.page_entropy_variance(2, n), rel=1e-8)
+    assert p2 - p1**2 == pytest.approx(th.purity_variance(2, n), rel=1e-9)
+
+
+@pytest.mark.parametrize(("d_a", "d_b"), [(2, 2), (2, 8), (3, 7), (8, 8), (16, 4)])
+def test_variances_monte_carlo_with_power(d_a, d_b):
+    # 3e4 states: sampled variances within 4 SE of the exact ones (relative SE ~1%), while two
+    # plausible wrong formulas are > 8 SE away, so the check would catch them (measured: the
+    # Renyi-2 delta-method guess Var S ~ Var P / E[P]^2 is 29-200 SE off; Giraud's large-d form
+    # 2 (m^2 - 1)(n^2 - 1)/(mn)^4 is 11-530 SE off).
+    rng = np.random.default_rng(4200 + 31 * d_a + d_b)
+    lam = np.clip(reduced_spectra(rng, 30_000, d_a, d_b), 0.0, None)
+    m, n = min(d_a, d_b), max(d_a, d_b)
+    s_exact, p_exact = th.page_entropy_variance(d_a, d_b), th.purity_variance(d_a, d_b)
+    s_wrong = p_exact / th.lubkin_purity(d_a, d_b) ** 2
+    p_wrong = 2 * (m * m - 1) * (n * n - 1) / (m * n) ** 4
+    for samples, exact, wrong in (
+        (vn_entropy(lam), s_exact, s_wrong),
+        (np.sum(lam**2, axis=-1), p_exact, p_wrong),
+    ):
+        var, se = sample_variance_se(samples)
+        assert abs(var - exact) < N_SE * se
+        assert abs(wrong - exact) > 2 * N_SE * se
+
+
+def test_sample_variance_se_is_calibrated():
+    # Gaussian data: SE^2 -> 2 sigma^4 / (n - 1); and over replicates, the spread of s^2 matches
+    # the mean reported SE (to the Monte Carlo accuracy of 400 replicates, ~3.5%).
+    rng = np.random.default_rng(8)
+    x = 3.0 * rng.standard_normal(200_000)
+    var, se = sample_variance_se(x)
+    assert var == pytest.approx(9.0, abs=N_SE * se)
+    assert se == pytest.approx(math.sqrt(2 * 81 / (x.size - 1)), rel=0.02)
+    reps = rng.exponential(size=(400, 50))  # skewed: mu_4 = 9 sigma^4, not 3
+    pairs = np.array([sample_variance_se(r) for r in reps])
+    assert pairs[:, 1].mean() == pytest.approx(pairs[:, 0].std(ddof=1), rel=0.25)
+    assert sample_variance_se(np.array([1.0, 3.0]))[0] == 2.0
+    assert math.isnan(sample_variance_se(np.array([1.0, 3.0]))[1])
+    assert all(math.isnan(v) for v in sample_variance_se(np.array([1.0])))
+
+
+def test_cut_fluctuations_table():
+    rng = np.random.default_rng(12)
+    frames = []
+    for n_qubits, cuts in ((4, ((2, 8), (4, 4), (8, 2))), (6, ((2, 32),))):
+        for d_a, d_b in cuts:
+            lam = np.clip(reduced_spectra(rng, 500, d_a, d_b), 0.0, None)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "n_qubits": n_qubits,
+                        "d_a": d_a,
+                        "d_b": d_b,
+                        "sample": np.arange(500),
+                        "purity": np.sum(lam**2, axis=-1),
+                        "s_vn": vn_entropy(lam),
+                        "s_renyi_2": -np.log(np.sum(lam**2, axis=-1)),
+                    }
+                )
+            )
+    frames.append(
+        pd.DataFrame({"n_qubits": 8, "d_a": [16], "d_b": [16], "purity": [0.1], "s_vn": [2.0]})
+    )
+    df = pd.concat(frames, ignore_index=True)
+    out = cut_fluctuations(df.sample(frac=1.0, random_state=0))  # order of rows must not matter
+    assert tuple(out.columns) == CUT_FLUCTUATION_COLUMNS
+    assert list(zip(out["d_a"], out["d_b"], strict=True)) == [
+        (2, 8),
+        (2, 32),
+        (4, 4),
+        (8, 2),
+        (16, 16),
+    ]
+    assert out["n"].tolist() == [500, 500, 500, 500, 1]
+    for row in out.itertuples():
+        assert row.s_vn_var_exact == th.page_entropy_variance(row.d_a, row.d_b)
+        assert row.purity_var_exact == th.purity_variance(row.d_a, row.d_b)
+        if row.n < 2:
+            assert math.isnan(row.s_vn_var) and math.isnan(row.purity_var_se)
+            continue
+        grp = df[(df["d_a"] == row.d_a) & (df["d_b"] == row.d_b)]
+        assert (row.s_vn_var, row.s_vn_var_se) == pytest.approx(sample_variance_se(grp["s_vn"]))
+        assert row.purity_var == pytest.approx(grp["purity"].var(ddof=1), rel=1e-12)
+        assert abs(row.s_vn_var - row.s_vn_var_exact) < N_SE * row.s_vn_var_se
+        assert abs(row.purity_var - row.purity_var_exact) < N_SE * row.purity_var_se
+    with pytest.raises(KeyError, match="purity"):
+        cut_fluctuations(df.drop(columns="purity"))

@@ -13,6 +13,7 @@ import pandas as pd
 
 from typicality_ntk.plot._common import mean_sem, new_figure, save_figure
 from typicality_ntk.quantum import theory
+from typicality_ntk.quantum.fluctuations import cut_fluctuations
 
 __all__ = ["plot_page_curve", "plot_typicality", "plot_mp_spectrum", "typicality_tail_table"]
 
@@ -21,36 +22,105 @@ def _errorbar(ax, x, stats, label, **kw):
     ax.errorbar(x, stats["mean"], yerr=stats["sem"], fmt="o", ms=3.5, capsize=2, label=label, **kw)
 
 
+def _spread(ax, x, mean, exact_mean, exact_var, sample_var, label):
+    """The distribution's +-1 sd: exact as a band around the exact mean, sampled as bars."""
+    sd = np.sqrt(np.asarray(exact_var, dtype=float))
+    exact_mean = np.asarray(exact_mean, dtype=float)
+    ax.fill_between(
+        x,
+        exact_mean - sd,
+        exact_mean + sd,
+        color="C1",
+        alpha=0.25,
+        lw=0,
+        label=f"{label} ± 1 sd (exact)",
+    )
+    ax.errorbar(
+        x,
+        mean,
+        yerr=np.sqrt(np.asarray(sample_var, dtype=float)),
+        fmt="none",
+        ecolor="C0",
+        elinewidth=0.8,
+        capsize=5,
+        alpha=0.7,
+        label="sampled ± 1 sd",
+    )
+
+
+def _sd_panel(ax, x, fluct, column, exact_label, ylabel, title):
+    """Sampled standard deviation (+- its SE, delta method) against the exact one, log scale."""
+    sd = np.sqrt(fluct[f"{column}_var"].to_numpy())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd_se = fluct[f"{column}_var_se"].to_numpy() / (2.0 * sd)  # SE[s] ~= SE[s^2] / (2 s)
+    ax.plot(x, np.sqrt(fluct[f"{column}_var_exact"].to_numpy()), "-", c="C1", label=exact_label)
+    ax.errorbar(x, sd, yerr=sd_se, fmt="o", ms=3.5, capsize=2, c="C0", label="sampled sd ± SE")
+    ax.set(xlabel="log2 dA", ylabel=ylabel, yscale="log", title=title)
+
+
 def plot_page_curve(table: pd.DataFrame, arrays, config: dict, outdir: Path) -> list[Path]:
-    """S_vN, purity, S_2 and trace distance vs log2 dA, against Page, Lubkin and Eq. 2."""
-    fig, ax = new_figure(2, 2)
+    """S_vN, purity, S_2 and trace distance vs log2 dA, against Page, Lubkin and Eq. 2.
+
+    Besides the means (markers: sampled mean +- SE), the S_vN and purity panels show the spread
+    of the distribution: the exact +-1 sd band (Vivo-Pato-Oshanin/Wei variance around Page's mean;
+    Giraud's variance around Lubkin's mean) and the sampled +-1 sd as wide-capped bars. The right
+    column compares the two standard deviations directly on a log scale, where they can be read
+    (at 8 qubits the sd of S_vN is ~0.03 nats on a curve of height ~2.3).
+    """
+    fig, ax = new_figure(2, 3)
+    ax = ax.reshape(2, 3)
     cuts = table[["d_a", "d_b"]].drop_duplicates().sort_values("d_a")
     k = np.log2(cuts["d_a"].to_numpy())
     pairs = list(zip(cuts["d_a"], cuts["d_b"], strict=True))
     n = int(np.log2(pairs[0][0] * pairs[0][1]))
+    fluct = cut_fluctuations(table).set_index("d_a").loc[cuts["d_a"]]
 
-    _errorbar(ax[0], k, mean_sem(table, "d_a", "s_vn"), "sampled")
-    ax[0].plot(k, [theory.page_entropy(a, b) for a, b in pairs], "-", label="Page (exact)")
-    ax[0].plot(k, [theory.page_entropy_approx(a, b) for a, b in pairs], ":", label="log m - m/2n")
-    ax[0].plot(
+    s_stats = mean_sem(table, "d_a", "s_vn")
+    page = [theory.page_entropy(a, b) for a, b in pairs]
+    _spread(ax[0, 0], k, s_stats["mean"], page, fluct["s_vn_var_exact"], fluct["s_vn_var"], "Page")
+    _errorbar(ax[0, 0], k, s_stats, "sampled mean ± SE")
+    ax[0, 0].plot(k, page, "-", c="C1", label="Page (exact)")
+    ax[0, 0].plot(
+        k, [theory.page_entropy_approx(a, b) for a, b in pairs], ":", c="C2", label="log m - m/2n"
+    )
+    ax[0, 0].plot(
         k, [np.log(min(a, b)) for a, b in pairs], "--", c="gray", lw=0.8, label="log min(dA,dB)"
     )
-    ax[0].axvline(n / 2, c="k", lw=0.5)
-    ax[0].set(xlabel="log2 dA", ylabel="S_vN (nats)", title=f"Page curve, {n} qubits")
+    ax[0, 0].axvline(n / 2, c="k", lw=0.5)
+    ax[0, 0].set(xlabel="log2 dA", ylabel="S_vN (nats)", title=f"Page curve, {n} qubits")
 
-    _errorbar(ax[1], k, mean_sem(table, "d_a", "purity"), "sampled")
-    ax[1].plot(k, [theory.lubkin_purity(a, b) for a, b in pairs], "-", label="Lubkin")
-    ax[1].set(xlabel="log2 dA", ylabel="Tr rho_A^2", yscale="log", title="purity")
+    p_stats = mean_sem(table, "d_a", "purity")
+    lubkin = [theory.lubkin_purity(a, b) for a, b in pairs]
+    p_exact, p_var = fluct["purity_var_exact"], fluct["purity_var"]
+    _spread(ax[0, 1], k, p_stats["mean"], lubkin, p_exact, p_var, "Lubkin")
+    _errorbar(ax[0, 1], k, p_stats, "sampled mean ± SE")
+    ax[0, 1].plot(k, lubkin, "-", c="C1", label="Lubkin")
+    ax[0, 1].set(xlabel="log2 dA", ylabel="Tr rho_A^2", yscale="log", title="purity")
 
-    _errorbar(ax[2], k, mean_sem(table, "d_a", "s_renyi_2"), "sampled")
-    ax[2].plot(k, [theory.renyi_entropy_mp(2, a, b) for a, b in pairs], "-", label="Eq. 2, alpha=2")
-    ax[2].plot(k, [-np.log(theory.lubkin_purity(a, b)) for a, b in pairs], ":", label="-log Lubkin")
-    ax[2].set(xlabel="log2 dA", ylabel="S_2 (nats)", title="Rényi-2")
+    _sd_panel(
+        ax[0, 2],
+        k,
+        fluct,
+        "s_vn",
+        "exact (Vivo-Pato-Oshanin)",
+        "sd of S_vN (nats)",
+        "entropy fluctuations",
+    )
+    _sd_panel(
+        ax[1, 2], k, fluct, "purity", "exact (Giraud)", "sd of Tr rho_A^2", "purity fluctuations"
+    )
 
-    _errorbar(ax[3], k, mean_sem(table, "d_a", "trace_distance"), "sampled")
-    ax[3].plot(k, [theory.mp_trace_distance(a, b) for a, b in pairs], "-", label="MP limit")
-    ax[3].set(xlabel="log2 dA", ylabel="1/2 ||rho_A - I/dA||_1", title="distinguishability")
-    for a in ax:
+    _errorbar(ax[1, 0], k, mean_sem(table, "d_a", "s_renyi_2"), "sampled")
+    ax[1, 0].plot(
+        k, [theory.renyi_entropy_mp(2, a, b) for a, b in pairs], "-", label="Eq. 2, alpha=2"
+    )
+    ax[1, 0].plot(k, [-np.log(x) for x in lubkin], ":", label="-log Lubkin")
+    ax[1, 0].set(xlabel="log2 dA", ylabel="S_2 (nats)", title="Rényi-2")
+
+    _errorbar(ax[1, 1], k, mean_sem(table, "d_a", "trace_distance"), "sampled")
+    ax[1, 1].plot(k, [theory.mp_trace_distance(a, b) for a, b in pairs], "-", label="MP limit")
+    ax[1, 1].set(xlabel="log2 dA", ylabel="1/2 ||rho_A - I/dA||_1", title="distinguishability")
+    for a in ax.ravel():
         a.legend(fontsize=7)
     return save_figure(fig, outdir, "page_curve")
 

@@ -1,7 +1,8 @@
 """The quantum side: Haar-typical states, reduced spectra, entropies, exact theory.
 
 ``typicality_ntk.quantum.theory`` holds the exact formulas (Lubkin, Page, Marchenko-Pastur,
-the paper's Eqs. 1 and 2) that every sampled number is tested against.
+the paper's Eqs. 1 and 2, the exact variances of S_vN and of the purity) that every sampled number
+is tested against; ``typicality_ntk.quantum.fluctuations`` sets sampled variances next to them.
 """
 
 from typicality_ntk.quantum._spectra import (
@@ -22,10 +23,12 @@ from typicality_ntk.quantum._states import (
     haar_state,
     shell_state,
 )
+from typicality_ntk.quantum.fluctuations import cut_fluctuations, sample_variance_se
 
 __all__ = [
     "SAMPLERS",
     "alpha_tag",
+    "cut_fluctuations",
     "draw_state",
     "energy_shell",
     "gue_eigvec_state",
@@ -36,6 +39,7 @@ __all__ = [
     "purity",
     "purity_from_state",
     "renyi_entropy",
+    "sample_variance_se",
     "schmidt_spectrum",
     "shell_state",
     "trace_distance_to_mixed",

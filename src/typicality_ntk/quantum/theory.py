@@ -33,6 +33,9 @@ with no square-root singularity left (and sin^2 t / x(t) = cos^2(t/2) at c = 1, 
 References:
     Lubkin, J. Math. Phys. 19, 1028 (1978) - mean purity.
     Page, Phys. Rev. Lett. 71, 1291 (1993) - mean entanglement entropy.
+    Giraud, J. Phys. A 40, 2793 (2007) - variance of the purity.
+    Vivo, Pato and Oshanin, Phys. Rev. E 93, 052106 (2016) - variance of the entanglement entropy
+        (conjectured); Wei, Phys. Rev. E 96, 022106 (2017) - its proof.
     Marchenko and Pastur, Math. USSR-Sbornik 1, 457 (1967) - limiting spectral law.
     Zyczkowski and Sommers, J. Phys. A 34, 7111 (2001) - reduced density matrices of random states
         (induced measures; their spectra are the fixed-trace Wishart-Laguerre ensemble).
@@ -47,12 +50,14 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import digamma, roots_legendre
+from scipy.special import digamma, polygamma, roots_legendre
 
 __all__ = [
     "lubkin_purity",
     "page_entropy",
     "page_entropy_approx",
+    "page_entropy_variance",
+    "purity_variance",
     "mp_edges",
     "mp_density",
     "mp_cdf",
@@ -171,6 +176,82 @@ def page_entropy_approx(d_a: int, d_b: int) -> float:
     d_a, d_b = _check_dim(d_a, "d_a"), _check_dim(d_b, "d_b")
     m, n = min(d_a, d_b), max(d_a, d_b)
     return math.log(m) - m / (2 * n)
+
+
+# ------------------------------------------------------------------------ exact finite-d variances
+
+
+def page_entropy_variance(d_a: int, d_b: int) -> float:
+    """Exact Haar variance of the von Neumann entanglement entropy, in nats^2.
+
+    With m = min(dA, dB), n = max(dA, dB) and psi_1 the trigamma function,
+
+        Var[S(rho_A)] = -psi_1(mn + 1) + (m + n)/(mn + 1) psi_1(n)
+                        - (m + 1)(m + 2n + 1) / (4 n^2 (mn + 1))
+
+    (Vivo, Pato and Oshanin, PRE 93, 052106 (2016), their Eq. for the variance, conjectured from
+    the Coulomb-gas moments; proved by Wei, PRE 96, 022106 (2017)). Note psi_1(n), not
+    psi_1(n + 1): only with psi_1(n) does m = 1 give 0 (psi_1(n) - psi_1(n + 1) = 1/n^2), and only
+    it matches sampling (the psi_1(n + 1) variant is negative at (2, 2)). Symmetric in dA, dB.
+    m = 1 (a product state, S = 0) returns exactly 0.0. Checked against 2e5 sampled Haar states
+    at (2, 2), (2, 8), (3, 7), (4, 16), (8, 8), (16, 4), within 2.4 SE everywhere, and against
+    the exact m = 2 eigenvalue density by quadrature (tests).
+
+    Size: Var ~ 1/(4 n^2) at m = n, far below Page's mean ~ log m: the entropy is typical. For
+    m << n the three terms are O(1/n) and cancel to O(1/n^2), so float64 loses digits: against
+    60-digit arithmetic the relative error is ~1e-15 for n <= 8, 1.5e-14 at (2, 2^10) and at most
+    1.6e-10 up to (2, 2^30) (measured; 6e-16 at (2^15, 2^15)).
+
+    Args:
+        d_a: dimension of subsystem A (integer >= 1).
+        d_b: dimension of subsystem B (integer >= 1).
+
+    Returns:
+        The variance, a float >= 0 (0.0 when min(dA, dB) = 1).
+
+    Raises:
+        ValueError: if a dimension is not an integer >= 1.
+    """
+    d_a, d_b = _check_dim(d_a, "d_a"), _check_dim(d_b, "d_b")
+    m, n = min(d_a, d_b), max(d_a, d_b)
+    if m == 1:
+        return 0.0
+    mn1 = m * n + 1
+    value = (
+        -float(polygamma(1, mn1))
+        + (m + n) / mn1 * float(polygamma(1, n))
+        - (m + 1) * (m + 2 * n + 1) / (4 * n * n * mn1)
+    )
+    return max(value, 0.0)
+
+
+def purity_variance(d_a: int, d_b: int) -> float:
+    """Exact Haar variance of the purity Tr rho_A^2 of the reduced state.
+
+    With m = min(dA, dB), n = max(dA, dB),
+
+        Var[Tr rho_A^2] = 2 (m^2 - 1)(n^2 - 1) / ((mn + 1)^2 (mn + 2)(mn + 3))
+
+    (Giraud, J. Phys. A 40, 2793 (2007); the mean is Lubkin's, :func:`lubkin_purity`). Evaluated
+    in exact integer arithmetic and rounded once, so it is correctly rounded and never overflows.
+    Symmetric in dA, dB; 0 when min(dA, dB) = 1. E.g. (2, 2): 3/175, which is also what the
+    (2, 2) eigenvalue density (2 lambda - 1)^2 on [0, 1] gives. Large d at fixed c = m/n:
+    Var ~ 2/(mn)^2, i.e. the purity's relative spread is ~ sqrt(2)/(m + n).
+
+    Args:
+        d_a: dimension of subsystem A (integer >= 1).
+        d_b: dimension of subsystem B (integer >= 1).
+
+    Returns:
+        The variance, a float >= 0.
+
+    Raises:
+        ValueError: if a dimension is not an integer >= 1.
+    """
+    d_a, d_b = _check_dim(d_a, "d_a"), _check_dim(d_b, "d_b")
+    m, n = min(d_a, d_b), max(d_a, d_b)
+    mn = m * n
+    return 2 * (m * m - 1) * (n * n - 1) / ((mn + 1) ** 2 * (mn + 2) * (mn + 3))
 
 
 # --------------------------------------------------------------------------- Marchenko-Pastur law
