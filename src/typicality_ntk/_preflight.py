@@ -3,14 +3,19 @@
 Hydra reports composition errors as multi-line messages with exit code 1 and a runtime error as a
 traceback; users get neither here. Every job's config is composed with Hydra's compose API (the
 same config loader ``tntk`` uses), turned into the typed schema (running every check) and handed
-to its experiment's ``check``; the first failure becomes one line, exit code 2.
+to its experiment's ``check``; the first failure becomes one line, exit code 2. Then every job's
+``store.root`` is created (if missing) and probed with a temporary file, so a store that cannot be
+written fails here and not after the computation.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -21,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from typicality_ntk.config import register_configs, to_config
 from typicality_ntk.errors import ConfigError
 
-__all__ = ["expand_sweep", "preflight", "validate_config"]
+__all__ = ["check_store_root", "expand_sweep", "preflight", "validate_config"]
 
 #: Above this many jobs only the first ones are composed (each compose takes ~10 ms).
 MAX_PREFLIGHT_JOBS = 2000
@@ -119,7 +124,31 @@ def preflight(config_dir: str, config_name: str, overrides: Sequence[str], multi
         raise ConfigError("overrides", " ".join(overrides), str(err).splitlines()[0]) from None
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-        for job in jobs:
-            validate_config(compose_job(config_name, job), config_name)
+        configs = [validate_config(compose_job(config_name, j), config_name)[0] for j in jobs]
     GlobalHydra.instance().clear()
+    # only once every job is valid: nothing is created for a bad one
+    for root in dict.fromkeys(c.store.root for c in configs):
+        check_store_root(root)
     return len(jobs)
+
+
+def check_store_root(root: str) -> None:
+    """Create ``store.root`` (if missing) and a probe file in it; ConfigError if either fails.
+
+    A probe, not permission bits: root ignores those, while /proc or a file in the way stop anyone.
+    """
+    path = Path(root)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            "store.root", root, f"cannot create a directory there ({err.strerror or err})"
+        ) from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(
+            "store.root", root, f"cannot write there ({err.strerror or err})"
+        ) from None

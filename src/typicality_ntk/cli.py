@@ -32,7 +32,8 @@ CONFIG_DIR = str(_HERE / "conf" if (_HERE / "conf").is_dir() else _HERE.parents[
 CONFIG_NAME = "config"
 #: A study's run dir records its jobs' entries here (``tntk-plot`` reads it).
 STUDY_RECORD = "study.json"
-#: Every job dir records how its job ended here (``computed``, ``reused``, ``study``, ``failed``).
+#: Every job dir records how its job ended here (``computed``, ``reused``, ``repaired`` (a damaged
+#: entry recomputed), ``study``, ``failed``).
 JOB_STATUS = "job_status.json"
 
 # Flags after which Hydra prints instead of running: nothing to validate.
@@ -82,7 +83,9 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Run (or reuse) one job: validate, compute if missing, store, draw figures from the store.
 
     Returns:
-        ``{"status": "computed"|"reused", "entry": Path, "figures": [Path, ...]}``.
+        ``{"status": "computed"|"reused"|"repaired", "entry": Path, "figures": [Path, ...]}``;
+        ``repaired``: the stored entry did not verify (:func:`store.check_entry`) and was
+        recomputed and replaced atomically.
     """
     from typicality_ntk._jax_setup import enable_compilation_cache
     from typicality_ntk._preflight import validate_config
@@ -100,13 +103,18 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     }
     root = Path(config.store.root)
     digest = store.config_hash(resolved)
-    entry = store.find_entry(root, experiment.name, digest)
+    entry = store.find_entry(root, experiment.name, digest)  # None: missing or damaged
+    path = store.entry_dir(root, experiment.name, digest)
+    damage = store.check_entry(path) if entry is None and path.exists() else None
     t0 = time.perf_counter()
     if entry is not None and not config.store.recompute:
         status = "reused"
         log.info("%s: reusing stored entry %s", experiment.name, entry)
     else:
         status = "computed"
+        if damage is not None and not config.store.recompute:
+            status = "repaired"
+            log.warning("store entry %s is damaged (%s); recomputing", path, damage)
         result = _runner().run(experiment, config)
         meta = {
             "compile_seconds": result.compile_seconds,
@@ -124,7 +132,7 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             result.table,
             result.arrays,
             meta,
-            replace=config.store.recompute,
+            replace=config.store.recompute or damage is not None,
         )
         log.info(
             "%s: %d rows in %.2f s (compile %.2f s, %d programs) on %s -> %s",
@@ -179,14 +187,15 @@ def run_study(study, config, run_dir: str | Path | None) -> dict:
             own = study.plot(entries, record["config"], Path(run_dir) / "figures")
             log.info("figures: %s", ", ".join(str(p) for p in own if p.suffix == ".png"))
             figures += own
-    done = sum(s == "computed" for s in statuses.values())
+    counts = {s: sum(v == s for v in statuses.values()) for s in ("computed", "repaired")}
     log.info(
-        "%s done in %.1f s: %d jobs (%d computed, %d reused); figures under %s",
+        "%s done in %.1f s: %d jobs (%d computed, %d reused%s); figures under %s",
         study.name,
         time.perf_counter() - t0,
         len(jobs),
-        done,
-        len(jobs) - done,
+        counts["computed"],
+        len(jobs) - counts["computed"] - counts["repaired"],
+        f", {counts['repaired']} repaired" if counts["repaired"] else "",
         run_dir,
     )
     return {"status": "study", "entries": entries, "figures": figures}
@@ -242,7 +251,8 @@ def _summary() -> int:
     """Print what the jobs of this process did; the number of failed jobs."""
     failed = [j for j in _JOBS if j[1] == "failed"]
     if len(_JOBS) > 1 or failed:
-        counts = {s: sum(j[1] == s for j in _JOBS) for s in ("computed", "reused", "study")}
+        statuses = ("computed", "reused", "repaired", "study")
+        counts = {s: sum(j[1] == s for j in _JOBS) for s in statuses}
         done = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         print(f"tntk: {len(_JOBS)} jobs: {done or '0 done'}, {len(failed)} failed", file=sys.stderr)
         for job_dir, _, error, log_path in failed:
@@ -312,6 +322,13 @@ def plot_main(argv: list[str] | None = None) -> None:
         ]
     for entries, outdir in targets:
         for entry in entries:
+            damage = store.check_entry(entry)
+            if damage is not None:
+                print(
+                    f"warning: store entry {entry} is damaged ({damage}); skipped",
+                    file=sys.stderr,
+                )
+                continue
             for fig in draw_entry(entry, outdir):
                 print(fig)
                 n += 1

@@ -22,12 +22,14 @@ from typicality_ntk.store._load import (
     load_arrays,
     read_meta,
 )
+from typicality_ntk.store._verify import check_entry
 
 __all__ = [
     "NON_SEMANTIC_KEYS",
     "STORE_LINK",
     "ArrayRecord",
     "StoreWarning",
+    "check_entry",
     "config_hash",
     "entry_dir",
     "find_entries",

@@ -8,11 +8,22 @@ Atomicity: an entry is written into a hidden sibling ``.tmp-<hash>-<uuid>/`` and
 place. ``rename(2)`` of a directory is atomic and fails if the target exists and is non-empty, so a
 run killed at any moment leaves a complete entry or none, and two writers of the same entry leave
 one complete winner, never a mix.
+
+Replacing an entry (``store.recompute=true``, or a damaged entry being repaired) swaps the new
+directory with the old one in one ``renameat2(RENAME_EXCHANGE)`` call (Linux >= 3.15), so the path
+holds the old or the new complete entry at every moment; the old one is then renamed to
+``.trash-*`` and deleted. Where the exchange is not available the old entry is renamed aside to
+``.old-<hash>-*`` and the new one renamed in: a kill between the two renames leaves both complete
+copies on disk, and the next lookup of the entry (:func:`find_entry`, :func:`write_entry`) moves one
+back. ``meta.json`` records the size and sha256 of the other files, checked by
+:func:`~typicality_ntk.store.check_entry` before an entry is reused.
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
+import errno
 import hashlib
 import json
 import math
@@ -20,6 +31,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -29,6 +41,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from typicality_ntk.store._verify import check_entry, describe_files
 
 __all__ = [
     "ENTRY_FILES",
@@ -93,13 +107,14 @@ def entry_dir(root: str | os.PathLike, experiment: str, digest: str) -> Path:
 
 
 def find_entry(root: str | os.PathLike, experiment: str, digest: str) -> Path | None:
-    """The complete entry for (experiment, hash), or None."""
+    """The complete entry for (experiment, hash) if it verifies (:func:`check_entry`), else None.
+
+    A replacement a kill interrupted is finished first (see the module docstring).
+    """
     path = entry_dir(root, experiment, digest)
-    try:
-        meta = json.loads((path / "meta.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return path if meta.get("status") == "complete" else None
+    if path.parent.is_dir():
+        _recover(path)
+    return path if check_entry(path) is None else None
 
 
 def _git_commit() -> str | None:
@@ -137,6 +152,96 @@ def _clean_stale_tmp(parent: Path) -> None:
             pass
 
 
+def _step(name: str) -> None:
+    """Called between the steps of installing an entry; tests replace it to kill a writer there."""
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories atomically (Linux ``renameat2``); False where that is unsupported."""
+    if sys.platform != "linux":
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fd, name = ctypes.c_int, ctypes.c_char_p
+    renameat2.argtypes = [fd, name, fd, name, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False  # a file system (or kernel) without RENAME_EXCHANGE
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed meanwhile by a concurrent recovery
+        return 0.0
+
+
+def _recover(final: Path) -> None:
+    """Finish what a killed replacement left next to ``final``: a missing entry is moved back
+    from its complete leftovers (the new copy first), and ``.trash-*`` / ``.old-*`` are deleted."""
+    parent = final.parent
+    for trash in parent.glob(".trash-*"):
+        shutil.rmtree(trash, ignore_errors=True)
+    olds = sorted(parent.glob(f".old-{final.name}-*"), key=_mtime)
+    if not olds:
+        return
+    if not final.exists():
+        news = [p for p in parent.glob(f".tmp-{final.name}-*") if check_entry(p) is None]
+        for candidate in [*news, *reversed(olds)]:
+            try:
+                os.rename(candidate, final)
+                break
+            except OSError:
+                continue
+    if final.exists():
+        for old in parent.glob(f".old-{final.name}-*"):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _install(tmp: Path, final: Path, replace: bool) -> None:
+    """Move the complete entry ``tmp`` to ``final``; ``final`` never lacks a complete entry that
+    was there before (see the module docstring). Without ``replace`` a verified entry at ``final``
+    wins and ``tmp`` is deleted; a damaged one is replaced."""
+    _step("written")
+    try:
+        os.rename(tmp, final)  # atomic; fails when a non-empty final exists
+        _step("done")
+        return
+    except OSError as err:
+        if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+    if not replace and check_entry(final) is None:
+        shutil.rmtree(tmp, ignore_errors=True)  # another writer's complete entry wins
+        return
+    if _exchange(tmp, final):
+        _step("exchanged")  # final: the new entry; tmp: the old one
+        trash = final.parent / f".trash-{final.name}-{uuid.uuid4().hex}"
+        os.rename(tmp, trash)
+    else:
+        trash = final.parent / f".old-{final.name}-{uuid.uuid4().hex}"
+        os.rename(final, trash)
+        _step("aside")  # final: missing; both complete copies hidden, _recover restores one
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if check_entry(final) is not None:  # unless a concurrent _recover put one back
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+        _step("renamed")
+    _step("trashed")
+    shutil.rmtree(trash, ignore_errors=True)
+    _step("done")
+
+
 def write_entry(
     root: str | os.PathLike,
     experiment: str,
@@ -158,12 +263,13 @@ def write_entry(
         arrays: named arrays saved to ``arrays.npz``.
         meta: extra metadata (timings, device, points) merged into ``meta.json``.
         replace: replace an existing entry (``store.recompute=true``); otherwise an existing
-            complete entry wins and is returned untouched.
+            entry that verifies wins and is returned untouched (a damaged one is replaced).
     """
     digest = config_hash(config)
     final = entry_dir(root, experiment, digest)
     final.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_tmp(final.parent)
+    _recover(final)
     tmp = final.parent / f".tmp-{digest}-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
@@ -186,16 +292,10 @@ def write_entry(
             "n_rows": len(table),
             "array_names": sorted(arrays),
             **_jsonable(dict(meta)),
+            "files": describe_files(tmp, [p.name for p in sorted(tmp.iterdir())]),
         }
         (tmp / "meta.json").write_text(json.dumps(full_meta, indent=2, sort_keys=True))
-        if replace and final.exists():
-            trash = final.parent / f".tmp-old-{digest}-{uuid.uuid4().hex}"
-            os.rename(final, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another writer finished first: its complete entry wins
-            shutil.rmtree(tmp, ignore_errors=True)
+        _install(tmp, final, replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

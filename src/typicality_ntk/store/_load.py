@@ -1,7 +1,8 @@
 """Reading the store back: one run dir, a multirun dir, one entry, or a whole store root.
 
-Unreadable entries (a corrupt Parquet file, a missing meta.json) are reported with their path as a
-warning and skipped: a load never crashes on one bad file.
+Unreadable or damaged entries (a corrupt Parquet file, a missing meta.json, a file whose checksum
+or row count is not the one ``meta.json`` recorded) are reported with their path as one warning
+each and skipped: a load never crashes on one bad file.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import numpy as np
 import pandas as pd
 
 from typicality_ntk.store._entry import STORE_LINK
+from typicality_ntk.store._verify import check_entry
 
 __all__ = ["ArrayRecord", "StoreWarning", "find_entries", "load", "load_arrays", "read_meta"]
 
 
 class StoreWarning(UserWarning):
-    """An entry could not be read and was skipped."""
+    """An entry could not be read, or did not verify, and was skipped."""
 
 
 @dataclass
@@ -73,8 +75,26 @@ def read_meta(entry: str | os.PathLike) -> dict[str, Any]:
     return json.loads((Path(entry) / "meta.json").read_text())
 
 
+def _damaged(entry: Path, experiment: str | None, stacklevel: int) -> bool:
+    """True (after one warning) if ``entry`` does not verify; entries of other experiments are
+    not checked."""
+    try:
+        if experiment is not None and read_meta(entry).get("experiment") != experiment:
+            return False
+    except (OSError, ValueError, AttributeError):
+        pass  # check_entry names what is wrong with meta.json
+    problem = check_entry(entry)
+    if problem is not None:
+        warnings.warn(
+            f"skipping damaged store entry {entry} ({problem})", StoreWarning, stacklevel=stacklevel
+        )
+    return problem is not None
+
+
 def _iter_tables(path, experiment) -> Iterator[tuple[Path, dict, pd.DataFrame]]:
     for entry in find_entries(path):
+        if _damaged(entry, experiment, stacklevel=4):
+            continue
         try:
             meta = read_meta(entry)
             if experiment is not None and meta.get("experiment") != experiment:
@@ -140,6 +160,8 @@ def load_arrays(
 
     out = []
     for entry in find_entries(path_or_root):
+        if _damaged(entry, experiment, stacklevel=3):
+            continue
         try:
             meta = read_meta(entry)
             if experiment is not None and meta.get("experiment") != experiment:
