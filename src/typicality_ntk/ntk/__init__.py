@@ -4,7 +4,14 @@
   ``(init_fn, apply_fn)`` pair (flax linen).
 * :func:`empirical_ntk` / :func:`make_ntk_fn` compute the empirical NTK of any pure
   ``apply_fn(params, x) -> (batch, n_out)``, laid out sample-major as an
-  ``(N1 * n_out, N2 * n_out)`` matrix; :func:`jacobian` gives ``J`` with ``K = J J^T``.
+  ``(N1 * n_out, N2 * n_out)`` matrix; :func:`jacobian` gives ``J`` with ``K = J J^T``. Three
+  implementations (:class:`NtkImplementation`): Jacobian contraction, NTK-vector products, and
+  ``structured``, which never forms a Jacobian: per dense layer ``z = c h W + s b`` it sums
+  ``(c^2 h.h' + s^2) (g.g')`` over Grams of layer inputs ``h`` and output cotangents
+  ``g = df/dz`` (flax ``nn.Dense`` / :func:`make_mlp` layers and
+  ``functools.partial(MaskedMLP.apply, width=...)``; :class:`StructureError` otherwise).
+  ``auto`` takes it whenever it applies, else the measured cost model of
+  :func:`select_implementation`.
 * :func:`infinite_width_kernels` gives the closed-form NNGP and NTK (ReLU, erf) that
   neural-tangents' ``stax`` computes.
 """
@@ -18,6 +25,7 @@ from typicality_ntk.ntk._empirical import (
     select_implementation,
 )
 from typicality_ntk.ntk._mlp import ACTIVATIONS, PARAMETERIZATIONS, MLPSpec, make_mlp, n_params
+from typicality_ntk.ntk._structured import StructureError
 
 __all__ = [
     "ACTIVATIONS",
@@ -25,6 +33,7 @@ __all__ = [
     "PARAMETERIZATIONS",
     "MLPSpec",
     "NtkImplementation",
+    "StructureError",
     "empirical_ntk",
     "infinite_width_kernels",
     "jacobian",

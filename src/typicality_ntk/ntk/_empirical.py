@@ -13,7 +13,7 @@ writes the same ``n_L N x n_L N`` kernel with the pair ``(i, x_k)`` as index; th
 pair only permutes rows and columns.) With ``trace_outputs=True`` the result is the ``(N1, N2)``
 matrix ``sum_k K[(i, k), (j, k)]`` (a sum, not neural-tangents' mean over outputs).
 
-Two implementations, as in neural-tangents (Novak et al., "Fast Finite Width Neural Tangent
+Three implementations, as in neural-tangents (Novak et al., "Fast Finite Width Neural Tangent
 Kernel", 2022):
 
 * :attr:`NtkImplementation.JACOBIAN_CONTRACTION`: per-example Jacobians ``vmap(jacrev)`` flattened
@@ -25,6 +25,14 @@ Kernel", 2022):
   ``K`` directly. The ``J1`` rows of one block of ``x1`` are alive at the same time (as in
   neural-tangents, whose docs state the memory is the same as Jacobian contraction); use
   ``batch_size`` to bound them.
+* :attr:`NtkImplementation.STRUCTURED`: no Jacobian at all. For a dense layer ``z = c h W + s b``,
+  ``df_k/dW = c h (x) g_k`` with ``g_k = df_k/dz``, so the layer adds ``(c^2 h(x).h(x') + s^2)
+  (g_k(x).g_l(x'))``: one Gram of layer inputs and one of output cotangents per layer
+  (:mod:`~typicality_ntk.ntk._structured`; Novak et al.'s "structured derivatives"). Cost and
+  memory are linear in the width instead of quadratic. It applies to flax linen ``nn.Dense`` /
+  :func:`~typicality_ntk.ntk.make_mlp` layers (other parameter leaves by Jacobian contraction)
+  and to ``functools.partial(MaskedMLP.apply, width=...)``; elsewhere it raises a ``ValueError``
+  saying why. :attr:`NtkImplementation.AUTO` uses it whenever it applies.
 
 The function must treat examples independently (no batch statistics): Jacobians are taken one
 example at a time.
@@ -41,8 +49,13 @@ import jax.numpy as jnp
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
+from typicality_ntk.ntk import _structured
+
 __all__ = [
     "AUTO_JACOBIAN_BYTES",
+    "COST_JACOBIAN_ENTRY",
+    "COST_TANGENT_ACTIVATION",
+    "COST_VP_JACOBIAN_ENTRY",
     "NtkImplementation",
     "auto_batch_size",
     "empirical_ntk",
@@ -62,6 +75,7 @@ class NtkImplementation(enum.Enum):
 
     JACOBIAN_CONTRACTION = "jacobian_contraction"
     NTK_VECTOR_PRODUCTS = "ntk_vector_products"
+    STRUCTURED = "structured"
     AUTO = "auto"
 
 
@@ -75,35 +89,71 @@ def _as_implementation(implementation: "NtkImplementation | str") -> NtkImplemen
         ) from None
 
 
-def select_implementation(n1: int, n2: int, n_out: int, n_params: int) -> NtkImplementation:
-    """The method :attr:`NtkImplementation.AUTO` picks, from a FLOP estimate.
+#: Cost-model constants of :func:`select_implementation`, in FLOP equivalents, fitted to wall
+#: times measured on this project's CPU machine (2 x86_64 cores shared with other jobs, jax
+#: 0.10.2, float32, after compilation, best of 3): 3-layer ReLU MLPs of widths 64-1024, N = 16-512,
+#: n_out = 1-8, x2 = None and x2 != x1, 24 cases. With them the model picks the faster method in
+#: 23 of the 24 (the miss: width 256, N = 128, n_out = 1, where contraction is 1.23x slower; the
+#: model says 1.14x faster) and predicts the time ratio within a factor 1.3 (rms of the log).
+#: The FLOP-only model it replaces picked the slower one in 11 of them, e.g. contraction at
+#: width 512, N = 128, n_out = 1, where NTK-vector products are 1.55x faster.
+#: Per Jacobian entry that contraction materialises (written by ``vmap(jacrev)``, read by the
+#: contraction: memory traffic, not FLOPs):
+COST_JACOBIAN_ENTRY = 1100
+#: Per Jacobian entry of ``J1`` in NTK-vector products (computed, partly fused into the JVPs):
+COST_VP_JACOBIAN_ENTRY = 400
+#: Per tangent activation of the JVPs (``N1 n_out`` tangents, ``N2`` examples, ``A`` activations
+#: each; ``A ~ 2 sqrt(P)`` for an MLP of 2-4 equal hidden layers, used when unknown):
+COST_TANGENT_ACTIVATION = 900
 
-    With a forward pass costing ``FP ~ 2 P`` FLOPs per example (true for fully connected
-    networks, where each parameter is used once), a VJP ``~ 3 FP`` and a linearised JVP
-    (``W dx + dW x``) ``~ 2 FP``:
 
-    * Jacobian contraction: ``3 FP n_out (N1 + N2)`` for the two Jacobians plus
-      ``2 N1 N2 n_out^2 P`` for ``J1 J2^T``;
-    * NTK-vector products: ``3 FP n_out N1`` for the rows of ``J1`` plus ``2 FP N1 n_out N2``
-      for pushing them through the JVP of ``x2``.
+def select_implementation(
+    n1: int,
+    n2: int,
+    n_out: int,
+    n_params: int,
+    *,
+    symmetric: bool = False,
+    n_activations: int | None = None,
+) -> NtkImplementation:
+    """Jacobian contraction or NTK-vector products: what :attr:`NtkImplementation.AUTO` picks
+    when the structured route does not apply, from a cost model fitted to measurements.
 
-    Jacobian contraction wins (ties included) for ``n_out = 1`` and ``N1 >= 3``; NTK-vector
-    products win for ``n_out >= 2``. Peak memory is of the same order for both (``J1`` of
-    ``N1 n_out P`` numbers; contraction also holds ``J2``), so it does not enter the choice;
+    Costs in FLOP equivalents (see the constants above for where they were measured):
+
+    * Jacobian contraction: ``2 N1 N2 n_out^2 P`` FLOPs for ``J1 J2^T`` plus
+      :data:`COST_JACOBIAN_ENTRY` per entry of the Jacobians formed, ``n_out P N1`` if
+      ``symmetric`` (``J2 = J1``) else ``n_out P (N1 + N2)``;
+    * NTK-vector products: ``4 N1 N2 n_out P`` FLOPs for the ``N1 n_out`` JVPs over ``x2`` plus
+      :data:`COST_TANGENT_ACTIVATION` per tangent activation ``N1 n_out N2 A`` plus
+      :data:`COST_VP_JACOBIAN_ENTRY` per entry of ``J1`` (``n_out P N1``).
+
+    So contraction wins for many examples against few parameters (its GEMM is efficient and
+    ``J`` small), NTK-vector products for wide layers or several outputs. Peak memory is of the
+    same order for both (``J1``; contraction also holds ``J2``) and does not enter the choice;
     ``batch_size`` bounds it for both.
 
     Args:
-        n1: examples in ``x1`` (per batch when batching).
-        n2: examples in ``x2`` (per batch when batching).
+        n1: examples in ``x1`` (per block when blocking).
+        n2: examples in ``x2`` (per block when blocking).
         n_out: outputs per example.
         n_params: number of parameters P.
+        symmetric: ``x2`` is ``x1`` (contraction forms one Jacobian).
+        n_activations: activations per example ``A`` (the sum of the layer widths of an MLP);
+            ``None``: ``2 sqrt(P)``.
 
     Returns:
         ``JACOBIAN_CONTRACTION`` or ``NTK_VECTOR_PRODUCTS``.
     """
-    fp = 2 * n_params
-    cost_jc = 3 * fp * n_out * (n1 + n2) + 2 * n1 * n2 * n_out**2 * n_params
-    cost_vp = 3 * fp * n_out * n1 + 2 * fp * n1 * n_out * n2
+    p = n_params
+    a = 2.0 * math.sqrt(p) if n_activations is None else n_activations
+    n_jac = n1 if symmetric else n1 + n2
+    cost_jc = 2 * n1 * n2 * n_out**2 * p + COST_JACOBIAN_ENTRY * n_out * p * n_jac
+    cost_vp = (
+        4 * n1 * n2 * n_out * p
+        + COST_TANGENT_ACTIVATION * n1 * n_out * n2 * a
+        + COST_VP_JACOBIAN_ENTRY * n_out * p * n1
+    )
     if cost_jc <= cost_vp:
         return NtkImplementation.JACOBIAN_CONTRACTION
     return NtkImplementation.NTK_VECTOR_PRODUCTS
@@ -154,19 +204,23 @@ def _contract(j1: Params, j2: Params, trace_outputs: bool) -> Array:
 def _block_kernel(
     apply_fn: ApplyFn,
     params: Params,
-    j1: Params,
+    f1: Any,
     x2: Array,
     implementation: NtkImplementation,
     trace_outputs: bool,
-    j2: Params | None = None,
+    features: Callable[[Array], Any],
+    f2: Any = None,
 ) -> Array:
-    """Kernel between the examples whose Jacobian is ``j1`` and the examples ``x2``."""
+    """Kernel between the examples whose features (Jacobian, or structured features) are
+    ``f1`` and the examples ``x2`` (features ``f2``, computed by ``features`` if ``None``)."""
+    if implementation is NtkImplementation.STRUCTURED:
+        f2 = features(x2) if f2 is None else f2
+        return _structured.structured_kernel(f1, f2, trace_outputs)
     if implementation is NtkImplementation.JACOBIAN_CONTRACTION:
-        if j2 is None:
-            j2 = _per_example_jacobian(apply_fn, params, x2)
-        return _contract(j1, j2, trace_outputs)
+        f2 = features(x2) if f2 is None else f2
+        return _contract(f1, f2, trace_outputs)
     _, f2_lin = jax.linearize(lambda p: apply_fn(p, x2), params)
-    k = jax.vmap(jax.vmap(f2_lin))(j1)  # (N1, O, N2, O)
+    k = jax.vmap(jax.vmap(f2_lin))(f1)  # (N1, O, N2, O)
     if trace_outputs:
         return jnp.einsum("ikjk->ij", k)
     return k
@@ -192,6 +246,39 @@ def _check_output(apply_fn: ApplyFn, params: Params, x: Array) -> int:
     return out.shape[1]
 
 
+def _resolve(
+    apply_fn: ApplyFn,
+    params: Params,
+    x1: Array,
+    n_out: int,
+    n2: int,
+    symmetric: bool,
+    implementation: NtkImplementation,
+    batch_size: int | None,
+) -> tuple[NtkImplementation, int | None, Any]:
+    """``(implementation, batch_size, structure)`` at trace time: ``auto`` resolved (structured
+    whenever :func:`~typicality_ntk.ntk._structured.analyze` accepts ``apply_fn``, else the cost
+    model), ``structure`` from ``analyze`` for the structured route (``None`` otherwise)."""
+    if implementation is NtkImplementation.STRUCTURED:
+        return implementation, batch_size, _structured.analyze(apply_fn, params, x1)
+    if implementation is not NtkImplementation.AUTO:
+        return implementation, batch_size, None
+    try:
+        return NtkImplementation.STRUCTURED, batch_size, _structured.analyze(apply_fn, params, x1)
+    except _structured.StructureError:
+        pass
+    n1 = x1.shape[0]
+    leaves = jax.tree_util.tree_leaves(params)
+    n_p = sum(math.prod(jnp.shape(leaf)) for leaf in leaves)
+    batch = batch_size
+    if batch is None:
+        itemsize = max(jnp.result_type(leaf).itemsize for leaf in leaves)
+        batch = auto_batch_size(max(n1, n2), n_out, n_p, itemsize)
+    b1, b2 = (n1, n2) if batch is None else (min(batch, n1), min(batch, n2))
+    impl = select_implementation(b1, b2, n_out, n_p, symmetric=symmetric and batch is None)
+    return impl, batch, None
+
+
 def make_ntk_fn(
     apply_fn: ApplyFn,
     *,
@@ -206,20 +293,25 @@ def make_ntk_fn(
 
     Args:
         apply_fn: pure ``apply_fn(params, x) -> (batch, n_out)``; examples must be independent.
-        implementation: a :class:`NtkImplementation` or its string value.
+        implementation: a :class:`NtkImplementation` or its string value. ``"auto"`` decides
+            at trace time: ``"structured"`` whenever ``apply_fn`` has that structure, else
+            :func:`select_implementation`.
         trace_outputs: sum the kernel over the output index (returns ``(N1, N2)``).
         batch_size: if given, compute the kernel in blocks of ``batch_size`` examples of ``x1``
             and of ``x2`` (sequentially with ``jax.lax.map``; inputs are padded by repeating
             the last example, and the padding is cut off). Bounds the memory to the Jacobian
-            rows of one block. Results equal the unbatched ones up to rounding. ``None`` with
-            ``implementation="auto"``: :func:`auto_batch_size` (all at once unless the
-            Jacobian would exceed :data:`AUTO_JACOBIAN_BYTES`).
+            rows (structured: the layer inputs and cotangents) of one block. Results equal the
+            unbatched ones up to rounding. ``None`` with ``implementation="auto"``: structured
+            all at once (its memory is activations only), else :func:`auto_batch_size` (all at
+            once unless the Jacobian would exceed :data:`AUTO_JACOBIAN_BYTES`).
 
     Returns:
         ``ntk_fn(params, x1, x2=None) -> Array``.
 
     Raises:
-        ValueError: for an unknown ``implementation`` or a non-positive ``batch_size``.
+        ValueError: for an unknown ``implementation`` or a non-positive ``batch_size``; when
+            called, for ``"structured"`` on an ``apply_fn`` without that structure (one line
+            saying why).
     """
     implementation = _as_implementation(implementation)
     if batch_size is not None and batch_size < 1:
@@ -230,28 +322,27 @@ def make_ntk_fn(
         symmetric = x2 is None
         x2_ = x1 if symmetric else x2
         n1, n2 = x1.shape[0], x2_.shape[0]
-        impl, batch = implementation, batch_size
-        if impl is NtkImplementation.AUTO:
-            leaves = jax.tree_util.tree_leaves(params)
-            n_p = sum(math.prod(jnp.shape(leaf)) for leaf in leaves)
-            if batch is None:
-                itemsize = max(jnp.result_type(leaf).itemsize for leaf in leaves)
-                batch = auto_batch_size(max(n1, n2), n_out, n_p, itemsize)
-            b1, b2 = (n1, n2) if batch is None else (min(batch, n1), min(batch, n2))
-            impl = select_implementation(b1, b2, n_out, n_p)
+        impl, batch, structure = _resolve(
+            apply_fn, params, x1, n_out, n2, symmetric, implementation, batch_size
+        )
+
+        def features(x: Array) -> Any:
+            if impl is NtkImplementation.STRUCTURED:
+                return _structured.structured_features(structure, apply_fn, params, x, n_out)
+            return _per_example_jacobian(apply_fn, params, x)
 
         if batch is None or (batch >= n1 and batch >= n2):
-            j1 = _per_example_jacobian(apply_fn, params, x1)
-            j2 = j1 if symmetric and impl is NtkImplementation.JACOBIAN_CONTRACTION else None
-            k = _block_kernel(apply_fn, params, j1, x2_, impl, trace_outputs, j2)
+            f1 = features(x1)
+            f2 = f1 if symmetric and impl is not NtkImplementation.NTK_VECTOR_PRODUCTS else None
+            k = _block_kernel(apply_fn, params, f1, x2_, impl, trace_outputs, features, f2)
         else:
             x1b, x2b = _pad_blocks(x1, batch), _pad_blocks(x2_, batch)
 
             def row_of_blocks(x1_block: Array) -> Array:
-                j1 = _per_example_jacobian(apply_fn, params, x1_block)
+                f1 = features(x1_block)
                 return jax.lax.map(
                     lambda x2_block: _block_kernel(
-                        apply_fn, params, j1, x2_block, impl, trace_outputs
+                        apply_fn, params, f1, x2_block, impl, trace_outputs, features
                     ),
                     x2b,
                 )
@@ -294,12 +385,15 @@ def empirical_ntk(
         params: parameter pytree (P scalars in total).
         x1 (array of shape (N1, ...)): first batch of inputs.
         x2 (array of shape (N2, ...) or None): second batch; ``None`` means ``x1`` (and lets
-            Jacobian contraction reuse ``J1``).
-        implementation: ``"jacobian_contraction"``, ``"ntk_vector_products"`` or ``"auto"``
-            (FLOP estimate, see :func:`select_implementation`), or the enum member.
+            Jacobian contraction reuse ``J1``, structured its features).
+        implementation: ``"jacobian_contraction"``, ``"ntk_vector_products"``,
+            ``"structured"`` (dense layers only, see the module docstring) or ``"auto"``
+            (structured where it applies, else the cost model of :func:`select_implementation`),
+            or the enum member.
         trace_outputs: return the ``(N1, N2)`` sum over outputs instead of the full kernel.
-        batch_size: examples per block; ``None``: everything at once (with ``"auto"``: in blocks
-            when the Jacobian would exceed :data:`AUTO_JACOBIAN_BYTES`, see :func:`make_ntk_fn`).
+        batch_size: examples per block; ``None``: everything at once (with ``"auto"`` and no
+            structure: in blocks when the Jacobian would exceed :data:`AUTO_JACOBIAN_BYTES`,
+            see :func:`make_ntk_fn`).
 
     Returns:
         Array of shape ``(N1 * n_out, N2 * n_out)`` with ``K[i * n_out + k, j * n_out + l] =
