@@ -14,8 +14,13 @@
   :func:`select_implementation`.
 * :func:`infinite_width_kernels` gives the closed-form NNGP and NTK (ReLU, erf) that
   neural-tangents' ``stax`` computes.
+* neural-tangents' empirical API, :func:`empirical_ntk_fn`, :func:`empirical_nngp_fn`,
+  :func:`empirical_kernel_fn`, :func:`linearize`, :func:`taylor_expand` and
+  :mod:`~typicality_ntk.ntk.predict` (``gradient_descent_mse``), with nt's signatures and layout,
+  so ``from typicality_ntk import ntk as nt`` runs an nt script (on :func:`make_ntk_fn`).
 """
 
+from typicality_ntk.ntk import predict  # nt.predict works after the import change
 from typicality_ntk.ntk._analytic import ANALYTIC_ACTIVATIONS, infinite_width_kernels
 from typicality_ntk.ntk._empirical import (
     NtkImplementation,
@@ -25,6 +30,13 @@ from typicality_ntk.ntk._empirical import (
     select_implementation,
 )
 from typicality_ntk.ntk._mlp import ACTIVATIONS, PARAMETERIZATIONS, MLPSpec, make_mlp, n_params
+from typicality_ntk.ntk._nt_api import (
+    empirical_kernel_fn,
+    empirical_nngp_fn,
+    empirical_ntk_fn,
+    linearize,
+    taylor_expand,
+)
 from typicality_ntk.ntk._structured import StructureError
 
 __all__ = [
@@ -34,11 +46,17 @@ __all__ = [
     "MLPSpec",
     "NtkImplementation",
     "StructureError",
+    "empirical_kernel_fn",
+    "empirical_nngp_fn",
     "empirical_ntk",
+    "empirical_ntk_fn",
     "infinite_width_kernels",
     "jacobian",
+    "linearize",
     "make_mlp",
     "make_ntk_fn",
     "n_params",
+    "predict",
     "select_implementation",
+    "taylor_expand",
 ]
