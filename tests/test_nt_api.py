@@ -28,13 +28,10 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 pytestmark = pytest.mark.usefixtures("strict_x64")
 
-HAS_STRUCTURED = "structured" in {m.value for m in NtkImplementation}
 # Every implementation is checked against nt's (Jacobian-contraction) kernels: the two
 # Jacobian-based ones in every setting; "auto" (structured for our MLPs with vmap_axes, else the
 # cost model's pick) in a few; "structured" (flax Dense layers, needs vmap_axes) for the MLPs.
-IMPLEMENTATIONS = ("jacobian_contraction", "ntk_vector_products", "auto") + (
-    ("structured",) if HAS_STRUCTURED else ()
-)
+IMPLEMENTATIONS = ("jacobian_contraction", "ntk_vector_products", "auto", "structured")
 # The layout code is shared, so the other implementations need fewer settings (compile time).
 IMPL_SETTINGS = {
     "ntk_vector_products": ("trace_none", "vmap0_trace_none", "vmap0_diag_batch", "trace_all",
@@ -272,18 +269,15 @@ def test_linearize_and_taylor_expand_match_nt(ref, ours, fn):
 
 def test_implementation_ints_and_names_are_the_same():
     for code, name in NT_IMPLEMENTATION_CODES.items():
-        if name == "structured" and not HAS_STRUCTURED:
-            with pytest.raises(ValueError, match="implementation"):
-                as_implementation(code)
-            continue
         member = NtkImplementation(name)
         assert as_implementation(code) is member
         assert as_implementation(np.int64(code)) is member
         assert as_implementation(name) is member
         assert as_implementation(name.upper()) is member
         assert as_implementation(member) is member
-    if HAS_STRUCTURED:
-        assert as_implementation("STRUCTURED_DERIVATIVES") is NtkImplementation("structured")
+    assert as_implementation("STRUCTURED_DERIVATIVES") is NtkImplementation("structured")
+    # nt's enum member name works unchanged (an alias of STRUCTURED)
+    assert NtkImplementation.STRUCTURED_DERIVATIVES is NtkImplementation.STRUCTURED
 
 
 def test_int_and_name_give_the_same_kernel(ref):
@@ -303,9 +297,8 @@ def test_int_and_name_give_the_same_kernel(ref):
 
     params = {k: jnp.asarray(ref[f"api/plain/params/{k}"]) for k in ("W1", "b1", "W2")}
     check(plain_apply, params, (0, 1, 2))
-    if HAS_STRUCTURED:  # ours applies to flax Dense layers only
-        apply_fn, params, *_ = _model(ref, MLPS[0])
-        check(apply_fn, params, (0, 1, 2, 3))
+    apply_fn, params, *_ = _model(ref, MLPS[0])  # structured: flax Dense layers only
+    check(apply_fn, params, (0, 1, 2, 3))
 
 
 # --------------------------------------------------------------------------- beyond the fixture
@@ -504,9 +497,8 @@ def test_bad_arguments_raise_value_errors():
         nt.empirical_ntk_fn(_small_apply)((x1,), None, params)
     with pytest.raises(ValueError, match="vmap_axes"):
         nt.empirical_ntk_fn(_small_apply, vmap_axes=(0, 3, {}))(x1, None, params)
-    if HAS_STRUCTURED:  # structured works example by example
-        with pytest.raises(ValueError, match="vmap_axes"):
-            nt.empirical_ntk_fn(_small_apply, implementation=3)
+    with pytest.raises(ValueError, match="vmap_axes"):  # structured works example by example
+        nt.empirical_ntk_fn(_small_apply, implementation=3)
     with pytest.raises(ValueError, match="get"):
         nt.empirical_kernel_fn(_small_apply)(x1, None, "nnpg", params)
 

@@ -77,6 +77,8 @@ class NtkImplementation(enum.Enum):
     NTK_VECTOR_PRODUCTS = "ntk_vector_products"
     STRUCTURED = "structured"
     AUTO = "auto"
+    #: neural-tangents' name for the structured route (an alias: the same member)
+    STRUCTURED_DERIVATIVES = "structured"
 
 
 def _as_implementation(implementation: "NtkImplementation | str") -> NtkImplementation:

@@ -107,8 +107,7 @@ def as_implementation(implementation: "NtkImplementation | int | str") -> NtkImp
             ``"STRUCTURED_DERIVATIVES"``; case-insensitive).
 
     Raises:
-        ValueError: for anything else, or for ``3`` / ``"structured"`` if this version's
-            :class:`NtkImplementation` has no structured implementation.
+        ValueError: for anything else.
     """
     if isinstance(implementation, NtkImplementation):
         return implementation
@@ -123,13 +122,7 @@ def as_implementation(implementation: "NtkImplementation | int | str") -> NtkImp
             f"implementation must be one of {tuple(NT_IMPLEMENTATION_CODES)} or "
             f"{tuple(_IMPLEMENTATION_NAMES)}, got {implementation!r}"
         )
-    try:
-        return NtkImplementation(value)
-    except ValueError:
-        raise ValueError(
-            f"implementation={implementation!r} ({value}) is not available in this version of "
-            f"typicality_ntk.ntk.NtkImplementation {tuple(m.value for m in NtkImplementation)}"
-        ) from None
+    return NtkImplementation(value)
 
 
 # --------------------------------------------------------------------------- axes and layout
