@@ -42,7 +42,7 @@ BAD_INPUTS = [
     (["experiment=ntk_spectrum", "data=digits", "data.n_train=1797"], "data.n_train=1797: N"),
     (["experiment=ntk_spectrum", "data.label_noise=-1"], "data.label_noise=-1.0: must be >= 0"),
     (["experiment=ntk_spectrum", "optim.lr=-1"], "optim.lr=-1.0: must be > 0"),
-    (["experiment=ntk_spectrum", "optim.name=lbfgs"], "optim.name=lbfgs: must be one of"),
+    (["experiment=ntk_spectrum", "optim.name=bfgs"], "optim.name=bfgs: must be one of"),
     (["experiment=ntk_spectrum", "ntk.implementation=x"], "ntk.implementation=x: must be one of"),
     (["experiment=double_descent", "learner=svm"], "learner=svm: must be one of network, random"),
     (["experiment=double_descent", "ridge=-1"], "ridge=-1.0: must be a number >= 0"),

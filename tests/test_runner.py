@@ -201,3 +201,43 @@ def test_row_groups_need_a_row_context_of_their_length():
         Point({}, {}, {}, rows=({"a": 1},))
     with pytest.raises(ValueError, match="2 entries for 3 rows"):
         Point({}, {}, {}, rows=({"a": 1},) * 3, row_context={"w": [1, 2]})
+
+
+def _stepped_sample(key, context, *, t):
+    z = jax.random.normal(key, ())
+    steps = jnp.arange(t)
+    return {"step": 10 * steps, "y": z * steps, "curve": jnp.stack([steps, steps], 1) * 1.0,
+            "z": z, "vec": jnp.full((2,), z)}  # fmt: skip
+
+
+def test_a_row_axis_gives_one_row_per_coordinate():
+    """RowAxis("step", ("y",)): T rows per sample (sample-major, in the axis' order) holding the
+    coordinate and y[t]; the per-sample scalar z repeats, the other arrays stay arrays (a listed
+    metric of higher rank too); points may have different T; the same samples as without the
+    axis (z); a sample without the coordinate is an error."""
+    from typicality_ntk.sweep import RowAxis
+
+    pts = [Point({"p": 0}, {"t": 3}), Point({"p": 1}, {"t": 1})]
+    cfg = SimpleNamespace(samples=4, seed=1, precision="float32", chunk_size=3)
+    axis = RowAxis("step", ("y", "curve"))
+    exp = Experiment("toy", lambda cfg, key: pts, _stepped_sample, columns=("z", "step", "y"),
+                     row_axis=axis)  # fmt: skip
+    res = Runner(progress=False).run(exp, cfg)
+    t = res.table
+    assert list(t.columns) == ["p", "sample", "z", "step", "y"]
+    assert len(t) == 4 * 3 + 4 * 1
+    first = t[t["p"] == 0]
+    np.testing.assert_array_equal(first["sample"], np.repeat(np.arange(4), 3))
+    np.testing.assert_array_equal(first["step"], np.tile([0, 10, 20], 4))
+    np.testing.assert_allclose(first["y"], first["z"] * first["step"] / 10, rtol=1e-6)
+    assert (t[t["p"] == 1]["step"] == 0).all()
+    assert set(res.arrays) == {"curve/0", "curve/1", "vec/0", "vec/1"}
+    assert res.arrays["curve/0"].shape == (4, 3, 2)
+    flat = Experiment("toy", lambda cfg, key: pts, _stepped_sample, columns=("z",))
+    plain = Runner(progress=False).run(flat, cfg).table
+    np.testing.assert_array_equal(plain["z"], t.groupby(["p", "sample"])["z"].first())
+
+    missing = Experiment("toy", lambda cfg, key: pts, _toy_sample, row_axis=axis)
+    pts[:] = [Point({"scale": 1.0}, {"d": 2}, {"scale": np.float32(1.0)})]
+    with pytest.raises(ValueError, match="row axis 'step' must be a metric of shape"):
+        Runner(progress=False).run(missing, cfg)

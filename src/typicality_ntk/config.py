@@ -41,7 +41,7 @@ DATA_SOURCES = ("synthetic", "digits")
 INPUT_LAWS = ("sphere", "gaussian")
 TEACHERS = ("random_features", "linear")
 DIGITS_TASKS = ("regression", "binary")
-OPTIMIZERS = ("gd", "sgd", "adam")
+OPTIMIZERS = ("gd", "sgd", "adam", "lbfgs")
 NTK_IMPLEMENTATIONS = ("auto", "jacobian_contraction", "ntk_vector_products")
 NTK_BACKENDS = ("ours", "neural_tangents")
 #: Samples in scikit-learn's bundled digits set (load_digits).
@@ -329,7 +329,7 @@ class OptimCfg:
     """Training: full-batch gradient descent by default (optax).
 
     Attributes:
-        name: ``gd`` (full batch), ``sgd`` (mini-batches of ``batch_size``) or ``adam``.
+        name: ``gd`` (full batch), ``sgd`` (mini-batches of ``batch_size``), ``adam`` or ``lbfgs``.
         lr: learning rate.
         steps: step budget.
         batch_size: mini-batch size for ``sgd`` (null = full batch).

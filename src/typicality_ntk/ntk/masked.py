@@ -209,16 +209,20 @@ class MaskedMLP:
 
 def masked_optimizer(
     optimizer: optax.GradientTransformation, mask: Params
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
     """``optimizer`` whose updates are multiplied by ``mask`` (0/1 pytree like the parameters).
 
     With a masked network the gradients of masked parameters already vanish (and gd, sgd and adam
     turn a zero gradient into a zero update); this makes "masked units receive no update" hold
-    for any optimiser (weight decay, momentum from a non-zero start, ...).
+    for any optimiser (weight decay, momentum from a non-zero start, ...). Extra update arguments
+    (``value``, ``grad``, ``value_fn`` of ``optax.lbfgs``'s line search) are passed on: the line
+    search moves along a direction that is already 0 on masked parameters, so it sees the active
+    network's loss.
     """
+    inner = optax.with_extra_args_support(optimizer)
 
-    def update(grads, state, params=None):
-        updates, state = optimizer.update(grads, state, params)
+    def update(grads, state, params=None, **extra_args):
+        updates, state = inner.update(grads, state, params, **extra_args)
         return jax.tree.map(jnp.multiply, updates, mask), state
 
-    return optax.GradientTransformation(optimizer.init, update)
+    return optax.GradientTransformationExtraArgs(inner.init, update)

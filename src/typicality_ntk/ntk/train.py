@@ -12,11 +12,15 @@ linearised model (paper Eq. 4) is stable iff ``eta * lambda_max(K) / N < 2``.
 
 Optimisers (:func:`make_optimizer`): ``gd`` = ``optax.sgd(lr)`` on the full batch, ``sgd`` =
 ``optax.sgd(lr)`` on mini-batches of ``batch_size`` examples drawn (without replacement within a
-step, independently across steps) from ``fold_in(key, step)``, ``adam`` = ``optax.adam(lr)``.
+step, independently across steps) from ``fold_in(key, step)``, ``adam`` = ``optax.adam(lr)``,
+``lbfgs`` = ``optax.lbfgs`` (full batch, a zoom line search per step: the second-order route to a
+converged network where gradient descent needs ~ N / (lr lambda_min(K)) steps).
 
-:func:`train_mse` is pure: a static number of steps runs in one ``jax.lax.scan`` whatever happens,
+:func:`train_mse` is pure: a static number of steps runs in one jitted loop whatever happens,
 so it can be jitted and vmapped over initialisations. Early stopping and divergence freeze the
 parameters (the remaining steps compute but do not update) instead of changing shapes or raising.
+Anything else about ``theta_t`` (test outputs, ...) is recorded at the logged steps only, inside
+the same loop (``record``).
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ __all__ = [
     "make_optimizer",
     "mse_loss",
     "train_mse",
+    "uses_line_search",
 ]
 
 #: Names accepted by :func:`make_optimizer`.
-OPTIMIZERS = ("gd", "sgd", "adam")
+OPTIMIZERS = ("gd", "sgd", "adam", "lbfgs")
 
 Params = Any
 ApplyFn = Callable[[Params, Array], Array]
@@ -58,6 +63,8 @@ class TrainResult(NamedTuple):
         steps_taken: updates actually applied (int32; < ``steps`` after an early stop/divergence).
         diverged: True when a step produced a non-finite loss or gradient, or a loss above
             ``max_loss_ratio * L(theta_0)``; the parameters are those before that step.
+        records: ``record(theta_t)`` at each of ``log_steps``, stacked on a leading axis (``None``
+            without ``record``).
     """
 
     params: Params
@@ -65,13 +72,18 @@ class TrainResult(NamedTuple):
     final_loss: Array
     steps_taken: Array
     diverged: Array
+    records: Any = None
 
 
 def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
-    """The optax transformation for ``name``: ``gd`` and ``sgd`` -> ``optax.sgd(lr)``, ``adam``.
+    """The optax transformation for ``name``: ``gd`` and ``sgd`` -> ``optax.sgd(lr)``, ``adam``
+    -> ``optax.adam(lr)``, ``lbfgs`` -> ``optax.lbfgs(lr)``.
 
     ``gd`` and ``sgd`` are the same update rule ``theta <- theta - lr * g``; they differ in the
-    batch the gradient ``g`` is taken on, which is :func:`train_mse`'s ``batch_size``.
+    batch the gradient ``g`` is taken on, which is :func:`train_mse`'s ``batch_size``. ``lbfgs``
+    is L-BFGS (memory 10) with optax's zoom line search (strong Wolfe conditions, at most 20
+    evaluations per step); ``lr`` scales its direction before the line search, so ``lr = 1``
+    leaves the step to the line search. One "step" of it is one L-BFGS iteration.
 
     Raises:
         ValueError: for an unknown ``name`` or ``lr <= 0``.
@@ -82,6 +94,8 @@ def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
         return optax.sgd(lr)
     if name == "adam":
         return optax.adam(lr)
+    if name == "lbfgs":
+        return optax.lbfgs(lr)
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
@@ -124,6 +138,25 @@ def _all_finite(tree: Any) -> Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
+def uses_line_search(optimizer: optax.GradientTransformation, params: Params) -> bool:
+    """Whether ``optimizer`` stores the objective's value in its state (``optax.lbfgs``'s
+    line search does): its updates then need ``value``, ``grad`` and ``value_fn``."""
+    state = jax.eval_shape(optimizer.init, params)
+    return optax.tree.get(state, "value", None) is not None
+
+
+class _Carry(NamedTuple):
+    params: Params
+    state: Any
+    prev: Params  # theta_{t-1}: where a bad step is undone to
+    prev_state: Any
+    loss0: Array
+    good_loss: Array  # L of the current (accepted) parameters
+    stopped: Array
+    diverged: Array
+    taken: Array
+
+
 def train_mse(
     apply: ApplyFn,
     params0: Params,
@@ -137,6 +170,7 @@ def train_mse(
     loss_tol: float = 0.0,
     key: Array | None = None,
     max_loss_ratio: float = 1e8,
+    record: Callable[[Params], Any] | None = None,
 ) -> TrainResult:
     r"""Minimise the MSE loss ``L`` (module docstring) from ``params0`` for ``steps`` steps.
 
@@ -144,16 +178,22 @@ def train_mse(
     ``optimizer``'s update for the gradient ``g_t`` of the loss on the full batch, or, when
     ``batch_size < N``, on the mini-batch of step ``t`` (drawn from ``fold_in(key, t)``). For
     ``optax.sgd(eta)`` on the full batch this is ``theta_{t+1} = theta_t - eta grad L(theta_t)``.
+    A line-search optimiser (``optax.lbfgs``, see :func:`uses_line_search`) gets the full-batch
+    ``value``, ``grad`` and ``value_fn`` it needs, with the value and gradient at ``theta_t``
+    taken from its state (``optax.value_and_grad_from_state``); it is full-batch only.
 
-    The whole run is one ``jax.lax.scan`` of static length ``steps + 1`` (jit and vmap as you
-    like): iteration ``t`` evaluates ``L(theta_t)`` and ``g_t`` (one forward and backward pass),
-    checks them, then applies step ``t``; the last iteration only checks ``theta_T``. Updates stop
-    (the remaining iterations compute but change nothing, so shapes stay static) when
+    The whole run is one jitted loop of static length ``steps + 1`` (jit and vmap as you like):
+    iteration ``t`` evaluates ``L(theta_t)`` and ``g_t`` (one forward and backward pass), checks
+    them, then applies step ``t``; the last iteration only checks ``theta_T``. It is a
+    ``lax.scan`` over the intervals between the distinct ``log_steps`` (plus ``steps``), each a
+    ``lax.fori_loop`` over its steps whose body is just that iteration: nothing is stored per
+    step, and ``L(theta_t)`` (and ``record(theta_t)``) is taken at the logged steps only. Updates
+    stop (the remaining iterations compute but change nothing, so shapes stay static) when
 
     * ``L(theta_t) < loss_tol * L(theta_0)``: early stop at ``theta_t`` (``loss_tol = 0``: never);
     * ``theta_t`` has a non-finite loss or gradient, or ``L(theta_t) > max_loss_ratio *
-      L(theta_0)``: the step into ``theta_t`` is undone (parameters back to ``theta_{t-1}``) and
-      the run is flagged ``diverged``; no exception is raised.
+      L(theta_0)``: the step into ``theta_t`` is undone (parameters and optimiser state back to
+      step ``t-1``) and the run is flagged ``diverged``; no exception is raised.
 
     ``loss_tol`` (and the optimiser's learning rate) may be traced scalars.
 
@@ -165,18 +205,23 @@ def train_mse(
         optimizer: an optax transformation, e.g. :func:`make_optimizer`.
         steps: number of steps (static).
         log_steps: steps ``t`` in ``[0, steps]`` at which ``L(theta_t)`` is returned (static; e.g.
-            :func:`log_spaced_steps`).
+            :func:`log_spaced_steps`; any order, repeats allowed).
         batch_size: mini-batch size; ``None`` or ``>= N`` means the full batch.
         loss_tol: early-stopping threshold on ``L(theta_t) / L(theta_0)``.
         key: PRNG key for the mini-batches (required only when ``batch_size < N``).
         max_loss_ratio: a loss growing above this multiple of the initial loss counts as
             divergence (keeps every recorded number finite, well before an overflow).
+        record: optional ``record(params) -> pytree`` evaluated at ``theta_t`` for each of
+            ``log_steps`` (e.g. the outputs on a test set), returned stacked as
+            :attr:`TrainResult.records` (after an early stop or divergence: of the frozen
+            parameters, like ``losses``).
 
     Returns:
-        A :class:`TrainResult` ``(params, losses, final_loss, steps_taken, diverged)``.
+        A :class:`TrainResult` ``(params, losses, final_loss, steps_taken, diverged, records)``.
 
     Raises:
-        ValueError: for ``log_steps`` outside ``[0, steps]``, or mini-batches without a ``key``.
+        ValueError: for ``log_steps`` outside ``[0, steps]``, mini-batches without a ``key``, or
+            mini-batches with a line-search optimiser.
     """
     steps = int(steps)
     log_steps = np.asarray(log_steps, dtype=np.int64)
@@ -186,45 +231,82 @@ def train_mse(
     minibatch = batch_size is not None and int(batch_size) < n
     if minibatch and key is None:
         raise ValueError("mini-batches (batch_size < N) need a PRNG key")
+    line_search = uses_line_search(optimizer, params0)
+    if minibatch and line_search:
+        raise ValueError("a line-search optimiser (lbfgs) is full-batch: batch_size must be None")
 
     def full_loss(p: Params) -> Array:
         return mse_loss(apply(p, x), y)
 
-    def loss_and_grad(p: Params, t: Array) -> tuple[Array, Params]:
+    def loss_and_grad(p: Params, state: Any, t: Array) -> tuple[Array, Params]:
         """L(p) on the full batch and the gradient the step ``t`` update from ``p`` uses."""
+        if line_search:
+            return optax.value_and_grad_from_state(full_loss)(p, state=state)
         if not minibatch:
             return jax.value_and_grad(full_loss)(p)
         idx = jax.random.choice(jax.random.fold_in(key, t), n, (int(batch_size),), replace=False)
         grad = jax.grad(lambda q: mse_loss(apply(q, x[idx]), y[idx]))(p)
         return full_loss(p), grad
 
+    def evaluate(c: _Carry, t: Array) -> tuple[_Carry, Array, Params]:
+        """Evaluate theta_t, reverting to theta_{t-1} if it is bad; stop if converged."""
+        loss, g = loss_and_grad(c.params, c.state, t)
+        loss0 = jnp.where(t == 0, loss, c.loss0)
+        ok = jnp.isfinite(loss) & _all_finite(g)
+        ok &= (loss <= jnp.asarray(max_loss_ratio, loss.dtype) * loss0) | (loss0 == 0)
+        bad = ~(c.stopped | c.diverged) & ~ok
+        c = c._replace(
+            params=_where(bad, c.prev, c.params),
+            state=_where(bad, c.prev_state, c.state),
+            loss0=loss0,
+            good_loss=jnp.where(bad & (t > 0), c.good_loss, loss),
+            stopped=c.stopped | (ok & (loss < jnp.asarray(loss_tol, loss.dtype) * loss0)),
+            diverged=c.diverged | bad,
+            taken=c.taken - bad.astype(jnp.int32),
+        )
+        return c, loss, g
+
+    def update(c: _Carry, loss: Array, g: Params, t: Array) -> _Carry:
+        """Apply step t unless stopped, diverged or at the end."""
+        move = ~(c.stopped | c.diverged) & (t < steps)
+        if line_search:
+            extra = {"value": loss, "grad": g, "value_fn": full_loss}
+            updates, new_state = optimizer.update(g, c.state, c.params, **extra)
+        else:
+            updates, new_state = optimizer.update(g, c.state, c.params)
+        cand = optax.apply_updates(c.params, updates)
+        return c._replace(
+            params=_where(move, cand, c.params),
+            state=_where(move, new_state, c.state),
+            prev=_where(move, c.params, c.prev),
+            prev_state=_where(move, c.state, c.prev_state),
+            taken=c.taken + move.astype(jnp.int32),
+        )
+
+    def iteration(t: Array, c: _Carry) -> _Carry:
+        c, loss, g = evaluate(c, t)
+        return update(c, loss, g, t)
+
+    def segment(c: _Carry, bounds: Array):
+        """Iterations ``lo .. hi - 1``, then iteration ``hi`` recording theta_hi."""
+        lo, hi = bounds[0], bounds[1]
+        c = jax.lax.fori_loop(lo, hi, iteration, c)
+        c, loss, g = evaluate(c, hi)
+        out = (c.good_loss, None if record is None else record(c.params))
+        return update(c, loss, g, hi), out
+
     dtype = jnp.result_type(*jax.tree.leaves(params0))
     zero = jnp.zeros((), jnp.result_type(dtype, y.dtype))
     false = jnp.zeros((), bool)
-    init = (params0, optimizer.init(params0), params0, zero, zero, false, false, jnp.int32(0))
-
-    def step(carry, t):
-        """Evaluate theta_t (reverting to theta_{t-1} if it is bad), then update unless done."""
-        params, state, prev, loss0, good_loss, stopped, diverged, taken = carry
-        loss, g = loss_and_grad(params, t)
-        loss0 = jnp.where(t == 0, loss, loss0)
-        ok = jnp.isfinite(loss) & _all_finite(g)
-        ok &= (loss <= jnp.asarray(max_loss_ratio, loss.dtype) * loss0) | (loss0 == 0)
-        bad = ~(stopped | diverged) & ~ok
-        diverged |= bad
-        params = _where(bad, prev, params)
-        taken -= bad.astype(jnp.int32)
-        good_loss = jnp.where(bad & (t > 0), good_loss, loss)
-        stopped |= ok & (loss < jnp.asarray(loss_tol, loss.dtype) * loss0)
-        move = ~(stopped | diverged) & (t < steps)
-        updates, new_state = optimizer.update(g, state, params)
-        cand = optax.apply_updates(params, updates)
-        prev = _where(move, params, prev)
-        params, state = _where(move, cand, params), _where(move, new_state, state)
-        taken += move.astype(jnp.int32)
-        return (params, state, prev, loss0, good_loss, stopped, diverged, taken), good_loss
-
-    # steps + 1 evaluations: theta_0 .. theta_T; the last one only checks theta_T
-    carry, history = jax.lax.scan(step, init, jnp.arange(steps + 1))
-    params, _, _, _, loss, _, diverged, taken = carry
-    return TrainResult(params, history[log_steps], loss, taken, diverged)
+    state0 = optimizer.init(params0)
+    init = _Carry(params0, state0, params0, state0, zero, zero, false, false, jnp.int32(0))
+    # the distinct evaluation marks (always including theta_T); each segment ends at one
+    marks = np.unique(np.append(log_steps, steps))
+    bounds = np.stack([np.concatenate([[0], marks[:-1] + 1]), marks], axis=1).astype(np.int32)
+    carry, (losses, records) = jax.lax.scan(segment, init, bounds)
+    pick = np.searchsorted(marks, log_steps)
+    if records is not None:
+        records = jax.tree.map(lambda a: a[pick], records)
+    return TrainResult(
+        carry.params, losses[pick], carry.good_loss, carry.taken, carry.diverged, records
+    )

@@ -1,6 +1,6 @@
 """The one sweep runner: every experiment, quantum or NTK, goes through it."""
 
-from typicality_ntk.sweep._experiment import Experiment, Point
+from typicality_ntk.sweep._experiment import Experiment, Point, RowAxis
 from typicality_ntk.sweep._precision import complex_dtype, precision_scope, real_dtype
 from typicality_ntk.sweep._runner import Runner, RunResult, freeze_static, run
 from typicality_ntk.sweep._study import Study, job_overrides
@@ -8,6 +8,7 @@ from typicality_ntk.sweep._study import Study, job_overrides
 __all__ = [
     "Experiment",
     "Point",
+    "RowAxis",
     "RunResult",
     "Runner",
     "Study",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Experiment", "Point"]
+__all__ = ["Experiment", "Point", "RowAxis"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,28 @@ class Point:
 
 
 @dataclass(frozen=True)
+class RowAxis:
+    """A leading axis of some per-sample metrics that the runner turns into rows (a long table).
+
+    The sample function returns the coordinate itself as the metric ``name``, of shape ``(T,)``
+    (e.g. the recorded training steps; the same ``T`` for every sample of a point, possibly
+    another ``T`` at another point), and each metric in ``metrics`` with shape ``(T, ...)``. A
+    sample then gives ``T`` rows, in the order of the axis: row ``t`` records ``name[t]`` as the
+    column ``name`` and ``metric[t]`` for each of ``metrics`` (scalars per row become columns,
+    the rest named arrays ``"{metric}/{p}"`` of shape ``(samples, T, ...)``); the sample's other
+    scalar metrics repeat on each of its ``T`` rows, its other higher-rank metrics stay named
+    arrays of shape ``(samples, ...)``.
+
+    Attributes:
+        name: the coordinate's metric and column, e.g. ``"step"``.
+        metrics: the metrics laid out along the axis, e.g. ``("train_loss", "test_loss")``.
+    """
+
+    name: str
+    metrics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Experiment:
     """An experiment as the runner sees it.
 
@@ -63,6 +85,9 @@ class Experiment:
             store hash and result columns, so changing ``model.*`` never invalidates a quantum run.
         check: ``check(cfg)`` raises ConfigError for settings this experiment cannot run; called
             before any compute (with every job of a multirun).
+        row_axis: optional :class:`RowAxis`: a leading axis of some metrics that becomes rows
+            (``None``: one row per point and sample). Every sample must then return the axis'
+            coordinate ``row_axis.name``.
     """
 
     name: str
@@ -72,3 +97,4 @@ class Experiment:
     columns: tuple[str, ...] = ()
     check: Callable[..., None] | None = None
     uses: tuple[str, ...] = ("quantum",)
+    row_axis: RowAxis | None = None

@@ -13,6 +13,11 @@ A point with R row groups (``Point.rows``) is one program too, vmapped over its 
 the samples; its row groups are numbered ``p`` like points (keys, ``RunResult.points`` and the
 ``"{metric}/{p}"`` arrays), so grouping points never changes a number.
 
+Rows: one per (point or row group, sample), holding the coords, ``sample`` and the scalar
+metrics; an experiment that declares a row axis (:class:`~typicality_ntk.sweep.RowAxis`, e.g. the
+recorded training steps) gets ``T`` rows per sample instead, one per entry of the axis, with the
+coordinate as a column and the axis' metrics entry by entry (a long, tidy table).
+
 With several local devices (GPUs, or CPU devices from
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) the sample axis of every chunk is sharded
 over all of them (a 1-D ``Mesh`` and ``NamedSharding``; the chunk is rounded up to a multiple of the
@@ -55,7 +60,9 @@ class RunResult:
     """What one run produced, on the host.
 
     Attributes:
-        table: one row per (point, sample): the point's coords, ``sample``, scalar metrics.
+        table: one row per (point, sample): the point's coords, ``sample``, scalar metrics; with
+            an experiment's row axis (:class:`~typicality_ntk.sweep.RowAxis`), one row per
+            (point, sample, coordinate).
         arrays: higher-rank metrics, ``"{metric}/{point_index}"`` -> array of shape (samples, ...).
         points: the coords of each point, in order.
         compile_seconds, run_seconds, setup_seconds: wall times of compiling, running the chunks
@@ -189,10 +196,54 @@ class Runner:
         return chunk, compiled, dt + dt2
 
     @staticmethod
+    def _row_metrics(experiment: Experiment, metrics, samples: int) -> tuple[dict, int]:
+        """``metrics`` flattened to one entry per row, and the rows per sample ``T``.
+
+        Without a row axis ``T = 1`` and the metrics are returned as they are. With one
+        (:class:`~typicality_ntk.sweep.RowAxis`), the coordinate and the axis' metrics of shape
+        ``(samples, T)`` become ``(samples * T,)`` (sample-major), the other per-sample scalars
+        repeat ``T`` times, and higher-rank metrics are left as they are (named arrays).
+        """
+        axis = experiment.row_axis
+        if axis is None:
+            return metrics, 1
+        if axis.name not in metrics or metrics[axis.name].ndim != 2:
+            got = metrics[axis.name].shape[1:] if axis.name in metrics else "nothing"
+            raise ValueError(
+                f"{experiment.name}: the row axis {axis.name!r} must be a metric of shape (T,) "
+                f"per sample, got {got}"
+            )
+        t = metrics[axis.name].shape[1]
+        out = {}
+        for k, v in metrics.items():
+            if k == axis.name or (k in axis.metrics and v.ndim == 2):
+                if v.shape != (samples, t):
+                    raise ValueError(
+                        f"{experiment.name}: metric {k!r} along the row axis {axis.name!r} must "
+                        f"have shape ({t},) per sample, got {v.shape[1:]}"
+                    )
+                out[k] = v.reshape(samples * t)
+            elif v.ndim == 1:
+                out[k] = np.repeat(v, t)
+            else:
+                out[k] = v
+        return out, t
+
+    @staticmethod
+    def _along_rows(experiment: Experiment, metrics) -> set[str]:
+        """The metrics that a row axis lays out as rows (never named arrays)."""
+        axis = experiment.row_axis
+        if axis is None:
+            return set()
+        return {axis.name} | {k for k in axis.metrics if k in metrics and metrics[k].ndim == 2}
+
+    @staticmethod
     def _table(experiment: Experiment, coords, metrics, samples: int) -> pd.DataFrame:
-        """Rows of one point (or row group): its coords, ``sample``, its scalar metrics."""
-        table = {k: np.repeat(v, samples) for k, v in coords.items()}
-        table["sample"] = np.arange(samples)
+        """Rows of one point (or row group): its coords, ``sample``, its scalar metrics; with a
+        row axis, ``T`` rows per sample (see :meth:`_row_metrics`)."""
+        metrics, t = Runner._row_metrics(experiment, metrics, samples)
+        table = {k: np.repeat(v, samples * t) for k, v in coords.items()}
+        table["sample"] = np.repeat(np.arange(samples), t)
         order = [c for c in experiment.columns if c in metrics]
         for k in order + sorted(set(metrics) - set(order)):
             if metrics[k].ndim == 1:
@@ -252,8 +303,9 @@ class Runner:
                 ] or [(dict(point.coords), metrics)]
                 for coords, group_metrics in groups:
                     rows.append(self._table(experiment, coords, group_metrics, samples))
+                    along = self._along_rows(experiment, group_metrics)
                     for k, v in group_metrics.items():
-                        if v.ndim > 1:
+                        if v.ndim > 1 and k not in along:
                             arrays[f"{k}/{row0}"] = v
                     row_coords.append(coords)
                     row0 += 1
