@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
 from typicality_ntk.cli import CONFIG_DIR  # noqa: E402
-from typicality_ntk.config import register_configs, to_config  # noqa: E402
+from typicality_ntk.config import register_configs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,8 +69,10 @@ def compose_cfg(tmp_path):
 
 @pytest.fixture
 def make_config(compose_cfg):
-    """make_config(*overrides) -> validated typicality_ntk.config.Config."""
-    return lambda *overrides: to_config(compose_cfg(*overrides))
+    """make_config(*overrides) -> the config typed and checked by its experiment's schema."""
+    from typicality_ntk.sweep import experiment_config
+
+    return lambda *overrides: experiment_config(compose_cfg(*overrides))[0]
 
 
 def run_tntk(

@@ -32,7 +32,8 @@ BAD_INPUTS = [
     (["quantum.alphas=[-1]"], "quantum.alphas=[-1.0]: must be a list of Rényi orders >= 0"),
     (["experiment=mp_spectrum", "quantum.mp_ratios=[0.3]"], "quantum.mp_ratios=[0.3]: dA/c"),
     (["experiment=mp_spectrum", "quantum=energy_shell"], "quantum.sampler=energy_shell:"),
-    (["quantum.observable=z1"], "quantum.observable=z1: z1 and x1 need"),
+    (["experiment=typicality", "quantum.observable=z1"], "quantum.observable=z1: z1 and x1 need"),
+    (["quantum.observable=z1"], "quantum.observable=z1: unknown key"),  # not a page_curve key
     (["quantum.window=0"], "quantum.window=0.0: must be > 0"),
     (["seed=[1"], "seed=[1: no viable alternative"),
     (["experiment=ntk_spectrum", "model.widths=[0,4]"], "model.widths=[0,4]: must be"),
@@ -148,7 +149,7 @@ def test_killed_multirun_restarts_without_losing_or_recomputing(tmp_path):
 
 
 _FAILING_MODULE = """
-from typicality_ntk.experiments.page_curve import EXPERIMENT as PAGE
+from experiments.page_curve import EXPERIMENT as PAGE
 from dataclasses import replace
 
 def points(cfg, key):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import jax
@@ -11,17 +12,16 @@ import pandas as pd
 import pytest
 from conftest import run_tntk
 
+from experiments import double_descent as dd
 from typicality_ntk import store
 from typicality_ntk.cli import plot_main
 from typicality_ntk.errors import ConfigError
-from typicality_ntk.experiments import double_descent as dd
-from typicality_ntk.experiments import load_experiment
-from typicality_ntk.ntk import jacobian, make_mlp
+from typicality_ntk.ntk import jacobian, learners, make_mlp, width_sweep
 from typicality_ntk.ntk.data import synthetic_regression
 from typicality_ntk.ntk.masked import MaskedMLP, masked_optimizer
 from typicality_ntk.ntk.train import log_spaced_steps, make_optimizer, train_mse
 from typicality_ntk.plot.double_descent import PEAK_COLUMNS
-from typicality_ntk.sweep import Runner, precision_scope
+from typicality_ntk.sweep import Runner, load_experiment, precision_scope
 
 NET = {"depth": 1, "n_out": 1, "activation": "relu", "parameterization": "ntk"}
 METRICS = ["train_loss", "test_loss", "test_error", "param_change", "lambda_min",
@@ -91,7 +91,7 @@ def test_random_features_is_numpy_least_squares():
             @jax.jit
             def solve(w, ridge, net=net):
                 theta0 = net.init(jax.random.key(3), 4, w, jnp.float64)
-                out = dd._random_features(net, theta0, data, w, ridge)
+                out = learners.random_features(net, theta0, data, w, ridge)
                 feats = [net.readout_features(theta0, a, w) for a in (x, xt)]
                 return out, feats, [net.apply(theta0, a, w) for a in (x, xt)]
 
@@ -116,7 +116,7 @@ def test_ntk_regression_is_an_explicit_solve():
         data = _data(n_out=n_out)
         net = MaskedMLP(16, **{**NET, "n_out": n_out}, sigma_w=1.4, sigma_b=0.1)
         theta0 = jax.jit(lambda k: net.init(k, 4, width, jnp.float64))(jax.random.key(5))
-        solve = jax.jit(lambda t, r: dd._ntk_regression(net, t, data, width, r))
+        solve = jax.jit(lambda t, r: learners.ntk_regression(net, t, data, width, r))
         _, apply = make_mlp(widths=(width,), n_out=n_out, activation="relu", sigma_w=1.4,
                             sigma_b=0.1)  # fmt: skip
         params = net.unpad(theta0, width)
@@ -228,8 +228,8 @@ def test_modes_compile_as_promised_and_agree(make_config):
         runner = Runner(progress=False)
         tables[mode] = runner.run(load_experiment(cfg.module), cfg).table
         compiles[mode] = runner.n_compiles
-    costs = dd._costs(widths, 8, 1, 1)
-    n_buckets = len(set(dd.padded_widths(widths, "bucketed", costs).values()))
+    costs = width_sweep.width_costs(widths, 8, 1, 1)
+    n_buckets = len(set(width_sweep.padded_widths(widths, "bucketed", costs).values()))
     assert compiles == {"loop": len(widths), "bucketed": n_buckets, "masked": 1}
     assert 1 < n_buckets < len(widths)
     for mode in ("bucketed", "masked"):
@@ -273,22 +273,24 @@ def test_network_modes_agree_through_the_runner(make_config, learner):
 
 def test_buckets_and_auto_mode():
     costs = np.geomspace(1, 1000, 20)
-    buckets = dd.bucket_widths(costs, factor=2.0)
+    buckets = width_sweep.bucket_widths(costs, factor=2.0)
     assert [i for b in buckets for i in b] == list(range(20))  # contiguous, in order
     padded = sum(len(b) * costs[b[-1]] for b in buckets)
     assert padded <= 2.0 * costs.sum() and len(buckets) <= 4
-    assert dd.bucket_widths(costs, factor=1.0) == [[i] for i in range(20)]
+    assert width_sweep.bucket_widths(costs, factor=1.0) == [[i] for i in range(20)]
     widths = sorted({int(w) for w in np.round(np.geomspace(2, 2000, 20))})
     sizes = {"n_in": 8, "depth": 1, "n_out": 1, "n_train": 32, "n_test": 256, "steps": 2000}
     auto = {
-        learner: dd.choose_mode(learner, widths, sizes=sizes, samples=8, backend="cpu")
-        for learner in dd.LEARNERS
+        learner: width_sweep.choose_mode(learner, widths, sizes=sizes, samples=8, backend="cpu")
+        for learner in learners.LEARNERS
     }
     # 2000 steps: 20 compiles cost more than bucketed's padding; 10^5 steps: padding costs more
-    assert auto == {"network": "bucketed", "random_features": "masked", "ntk_regression": "masked"}
+    closed_form = {"random_features": "masked", "ntk_regression": "masked", "linearized": "masked"}
+    assert auto == {"network": "bucketed", **closed_form}
     long = {**sizes, "steps": 100_000}
-    assert dd.choose_mode("network", widths, sizes=long, samples=8, backend="cpu") == "loop"
-    assert dd.choose_mode("network", widths, sizes=sizes, samples=8, backend="gpu") == "masked"
+    choose = width_sweep.choose_mode
+    assert choose("network", widths, sizes=long, samples=8, backend="cpu") == "loop"
+    assert choose("network", widths, sizes=sizes, samples=8, backend="gpu") == "masked"
 
 
 def test_bad_experiment_keys_are_rejected_by_the_typed_config(make_config):
@@ -322,3 +324,30 @@ def test_cli_run_and_replot(tmp_path):
     assert peak["learner"].tolist() == ["random_features"]
     assert list(peak.columns) == list(PEAK_COLUMNS)
     assert 6 <= peak["peak_n_params"].iloc[0] <= 24
+
+
+@pytest.mark.parametrize("learner", ["ntk_regression", "linearized"])
+def test_kernel_learners_give_the_numbers_of_the_previous_kernel(make_config, learner):
+    """``ntk.implementation=auto`` takes the structured kernel for the masked MLP (no Jacobian)
+    and gives what Jacobian contraction (the only route before) gave, float64."""
+    from typicality_ntk.ntk._structured import analyze
+
+    net = MaskedMLP(8, **NET, sigma_w=1.4, sigma_b=0.1)
+    theta0 = net.init(jax.random.key(0), 8, 5, jnp.float32)
+    analyze(functools.partial(net.apply, width=5), theta0, jnp.zeros((3, 8)))  # no error
+    over = ["model.widths=[2,5,8]", "samples=2", "data.n_train=10", "optim.steps=200",
+            "optim.log_points=4"]  # fmt: skip
+    tables = {
+        impl: Runner(progress=False).run(
+            load_experiment("experiments.double_descent"),
+            _cfg(make_config, *over, f"ntk.implementation={impl}", learner=learner, mode="masked"),
+        ).table
+        for impl in ("auto", "jacobian_contraction")
+    }
+    a, b = tables["auto"], tables["jacobian_contraction"]
+    # an exactly singular K (width 2: ReLU's scale symmetry) has lambda_min at rounding level,
+    # ~ n eps lambda_max, in either route: sigma_min_j = sqrt of it agrees to sqrt(n eps lambda_max)
+    # (lambda_max of these kernels is O(1-10): 1e-6 > sqrt(20 eps 100))
+    atol = {"sigma_min_j": 1e-6}
+    for col in ("train_loss", "test_loss", "lambda_min", "sigma_min_j", "condition_number"):
+        np.testing.assert_allclose(a[col], b[col], rtol=1e-7, atol=atol.get(col, 1e-12))

@@ -14,15 +14,14 @@ from conftest import run_tntk
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from experiments.lazy_training import COLUMNS
 from typicality_ntk import store
 from typicality_ntk.cli import CONFIG_DIR, main, plot_main
-from typicality_ntk.config import register_configs, to_config
-from typicality_ntk.experiments import load_experiment
-from typicality_ntk.experiments.lazy_training import COLUMNS
+from typicality_ntk.config import register_configs
 from typicality_ntk.ntk.train import log_spaced_steps, make_optimizer, mse_loss, train_mse
-from typicality_ntk.sweep import Runner, precision_scope
+from typicality_ntk.sweep import Runner, experiment_config, load_experiment, precision_scope
 
-LAZY = load_experiment("typicality_ntk.experiments.lazy_training")
+LAZY = load_experiment("experiments.lazy_training")
 #: Two widths keep the default suite fast (one compile each); the slow test sweeps the default
 #: config's four. The CLI test uses the same shapes (its programs come from the compile cache).
 WIDTHS = (64, 1024)
@@ -153,7 +152,7 @@ def _config(tmp_path, *overrides):
             cfg = compose("config", overrides=[f"store.root={tmp_path / 'store'}", *overrides])
     finally:
         GlobalHydra.instance().clear()
-    return to_config(cfg)
+    return experiment_config(cfg)[0]
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +236,12 @@ def test_cli_run_lands_in_store_and_replots(tmp_path, small_run, capsys):
     plot_main([str(tmp_path / "run1")])
     assert str(figure) in capsys.readouterr().out.splitlines()
     assert figure.stat().st_size > 0 and figure.with_suffix(".pdf").stat().st_size > 0
+
+
+def test_ntk_change_is_the_same_with_the_previous_kernel(runner, small_run, tmp_path):
+    """``ntk.implementation=auto`` (structured for this MLP) gives the numbers of the Jacobian
+    contraction every run used before it existed (float64)."""
+    cfg = _config(tmp_path, *_small(), "ntk.implementation=jacobian_contraction")
+    before = runner.run(LAZY, cfg).table
+    np.testing.assert_allclose(small_run.table["ntk_change"], before["ntk_change"], rtol=1e-9)
+    np.testing.assert_allclose(small_run.table["sharpness"], before["sharpness"], rtol=1e-9)

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 from conftest import run_tntk
 
+from experiments.ntk_convergence import COLUMNS, EXPERIMENT, init_params
 from typicality_ntk import store
 from typicality_ntk.cli import main, plot_main
-from typicality_ntk.experiments._network import network
-from typicality_ntk.experiments.ntk_convergence import COLUMNS, EXPERIMENT, init_params
+from typicality_ntk.ntk.from_config import network
 from typicality_ntk.plot import mean_sem
 from typicality_ntk.plot.convergence import (
     FIT_COLUMNS,
@@ -179,3 +179,13 @@ def test_plot_from_table_only(tmp_path):
     assert (
         fit.loc["rel_error_ntk", "width_max"] == 2048 and fit.loc["rel_error_ntk", "n_widths"] == 4
     )
+
+
+def test_structured_default_gives_the_numbers_of_the_previous_default(make_config, runner):
+    """``ntk.implementation=auto`` (now structured) vs ``ntk_vector_products`` (the shipped
+    config's choice before structured kernels existed): the same errors, float64."""
+    over = (*SMALL[:3], "samples=3", "data.n_train=6", "precision=float64")
+    now = runner.run(EXPERIMENT, make_config(*over)).table
+    before = runner.run(EXPERIMENT, make_config(*over, "ntk.implementation=ntk_vector_products"))
+    for col in ("rel_error_ntk", "rel_error_diag", "rel_error_offdiag", "rel_error_nngp"):
+        np.testing.assert_allclose(now[col], before.table[col], rtol=1e-9)

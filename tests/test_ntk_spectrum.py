@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from typicality_ntk.experiments import load_experiment
-from typicality_ntk.experiments._network import network
 from typicality_ntk.ntk import jacobian
+from typicality_ntk.ntk.from_config import network
 from typicality_ntk.ntk.threshold import fit_threshold
-from typicality_ntk.sweep import precision_scope
+from typicality_ntk.sweep import load_experiment, precision_scope
 
 
 def _table(p_values, n, samples, draw):
@@ -85,7 +84,9 @@ def test_ntk_spectrum_is_the_spectrum_of_j_jt(make_config, runner):
         for p_index, width in enumerate([2, 16]):
             rows = table[table["width"] == width]
             eig = result.arrays[f"ntk_eigenvalues/{p_index}"]
-            static = exp.points(cfg, jax.random.key(0))[p_index].static
+            static = dict(exp.points(cfg, jax.random.key(0))[p_index].static)
+            assert static.pop("spectrum_from") == "kernel"  # float64: from K, J never formed
+            static.pop("implementation")
             init, apply = network(**static)
             point_key = jax.random.fold_in(jax.random.fold_in(jax.random.key(cfg.seed), 1), p_index)
             for s in range(3):
@@ -94,11 +95,38 @@ def test_ntk_spectrum_is_the_spectrum_of_j_jt(make_config, runner):
                 scale = ref[-1]
                 np.testing.assert_allclose(eig[s], ref, atol=1e-10 * scale)
                 sv = np.linalg.svd(j, compute_uv=False)
-                assert rows["sigma_min_j"].iloc[s] == pytest.approx(sv[-1], rel=1e-8)
+                # from eigvalsh(K) (float64): relative error <= n eps cond(J)^2 (module docstring)
+                rel = max(1e-8, 4 * n * np.finfo(np.float64).eps * (sv[0] / sv[-1]) ** 2)
+                assert rows["sigma_min_j"].iloc[s] == pytest.approx(sv[-1], rel=rel)
                 normalized = sv[-1] * np.sqrt(j.size / (sv**2).sum())
-                assert rows["sigma_min_j_normalized"].iloc[s] == pytest.approx(normalized, rel=1e-8)
+                assert rows["sigma_min_j_normalized"].iloc[s] == pytest.approx(normalized, rel=rel)
             p = int(rows["n_params"].iloc[0])
             if p >= n:
                 np.testing.assert_allclose(rows["lambda_min"], rows["sigma_min_j"] ** 2, rtol=1e-8)
             else:
                 assert (rows["lambda_min"] == 0).all()  # rank P < n_L N: K is singular
+
+
+def test_kernel_route_gives_the_numbers_of_the_jacobian_svd(make_config):
+    """float64 takes the spectrum from eigvalsh(K) (J never formed), float32 from one SVD of J;
+    at float64 both routes give the same numbers within the stated n eps cond(J)^2 bound."""
+    over = ("experiment=ntk_spectrum", "model.widths=[4,64]", "data.n_train=12")
+    exp = load_experiment(make_config(*over).module)
+    f32 = exp.points(make_config(*over, "precision=float32"), jax.random.key(0))
+    assert {p.static["spectrum_from"] for p in f32} == {"jacobian"}
+    cfg = make_config(*over)
+    with precision_scope("float64"):
+        for point in exp.points(cfg, jax.random.key(0)):
+            static = dict(point.static)
+            assert static.pop("spectrum_from") == "kernel"
+            for s in range(2):
+                key = jax.random.key(s)
+                new = exp.sample(key, point.context, spectrum_from="kernel", **static)
+                old = exp.sample(key, point.context, spectrum_from="jacobian", **static)
+                cond = float(old["lambda_max"] / old["sigma_min_j"] ** 2)
+                rel = max(1e-9, 4 * 12 * np.finfo(np.float64).eps * cond)
+                for col in ("sigma_min_j", "sigma_min_j_normalized", "lambda_max"):
+                    assert float(new[col]) == pytest.approx(float(old[col]), rel=rel), col
+                np.testing.assert_allclose(
+                    new["ntk_eigenvalues"], old["ntk_eigenvalues"], atol=1e-10 * cond
+                )

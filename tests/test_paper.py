@@ -6,8 +6,8 @@ import json
 
 from conftest import run_tntk
 
+from experiments.paper import NAMES
 from typicality_ntk import store
-from typicality_ntk.experiments.paper import NAMES
 
 
 def _nonempty(path):

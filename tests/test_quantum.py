@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from typicality_ntk import quantum as q
-from typicality_ntk.experiments import load_experiment
 from typicality_ntk.plot import mean_sem
 from typicality_ntk.quantum import theory
-from typicality_ntk.sweep import Runner
+from typicality_ntk.sweep import Runner, load_experiment
 
 Z = 4.0  # standard errors allowed between a sampled mean and its exact value
 
@@ -27,7 +26,7 @@ def _run(name, make_config, *overrides):
 def test_page_curve_matches_lubkin_and_page_at_every_cut(make_config):
     table = _run("page_curve", make_config, "quantum.n_qubits=8", "samples=512").table
     assert list(table.columns[:8]) == list(
-        load_experiment("typicality_ntk.experiments.page_curve").columns
+        load_experiment("experiments.page_curve").columns
     )
     for col, exact in [("purity", theory.lubkin_purity), ("s_vn", theory.page_entropy)]:
         stats = mean_sem(table, ["d_a", "d_b"], col)

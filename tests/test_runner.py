@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from typicality_ntk.experiments import load_experiment
-from typicality_ntk.sweep import Experiment, Point, Runner
+from typicality_ntk.sweep import Experiment, Point, Runner, load_experiment
 
-PAGE = load_experiment("typicality_ntk.experiments.page_curve")
+PAGE = load_experiment("experiments.page_curve")
 SMALL = ("experiment=page_curve", "quantum.n_qubits=4", "samples=23")
 
 
@@ -51,12 +50,13 @@ _SCRIPT = """
 import hashlib, sys
 from hydra import compose, initialize_config_dir
 from typicality_ntk.cli import CONFIG_DIR
-from typicality_ntk.config import register_configs, to_config
-from typicality_ntk.experiments import load_experiment
+from typicality_ntk.config import register_configs
+from typicality_ntk.sweep import experiment_config
+from typicality_ntk.sweep import load_experiment
 from typicality_ntk.sweep import Runner
 register_configs()
 with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-    cfg = to_config(compose("config", overrides=sys.argv[1:]))
+    cfg = experiment_config(compose("config", overrides=sys.argv[1:]))[0]
 t = Runner(progress=False).run(load_experiment(cfg.module), cfg).table
 print(hashlib.sha256(t.to_numpy().tobytes()).hexdigest())
 """
@@ -96,12 +96,13 @@ _SHARD_SCRIPT = """
 import sys
 from hydra import compose, initialize_config_dir
 from typicality_ntk.cli import CONFIG_DIR
-from typicality_ntk.config import register_configs, to_config
-from typicality_ntk.experiments import load_experiment
+from typicality_ntk.config import register_configs
+from typicality_ntk.sweep import experiment_config
+from typicality_ntk.sweep import load_experiment
 from typicality_ntk.sweep import Runner
 register_configs()
 with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-    cfg = to_config(compose("config", overrides=sys.argv[2:]))
+    cfg = experiment_config(compose("config", overrides=sys.argv[2:]))[0]
 result = Runner(progress=False).run(load_experiment(cfg.module), cfg)
 assert result.device.startswith(sys.argv[1] + "x"), result.device
 result.table.to_parquet(sys.argv[1] + ".parquet")

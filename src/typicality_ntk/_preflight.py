@@ -23,7 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
-from typicality_ntk.config import register_configs, to_config
+from typicality_ntk.config import register_configs
 from typicality_ntk.errors import ConfigError
 
 __all__ = ["check_store_root", "expand_sweep", "preflight", "validate_config"]
@@ -51,14 +51,9 @@ def validate_config(cfg, config_name: str = "config"):
     For a study, every job's config is composed (Hydra must be initialised: inside ``tntk`` or a
     preflight) and validated the same way.
     """
-    from typicality_ntk.experiments import load_experiment
-    from typicality_ntk.sweep import Study, job_overrides
+    from typicality_ntk.sweep import Study, experiment_config, job_overrides
 
-    obj = to_config(cfg)
-    try:
-        experiment = load_experiment(obj.module)
-    except (ImportError, TypeError) as err:
-        raise ConfigError("module", obj.module, f"cannot load the experiment ({err})") from None
+    obj, experiment = experiment_config(cfg)
     if isinstance(experiment, Study):
         for label, job in job_overrides(experiment, obj):
             sub = compose_job(config_name, job)

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from typicality_ntk import store
-from typicality_ntk.config import GROUPS, register_configs
+from typicality_ntk.config import GROUPS, non_semantic_keys, register_configs
 from typicality_ntk.errors import ConfigError
 
 __all__ = ["CONFIG_DIR", "main", "plot_main", "run_job"]
@@ -96,13 +96,9 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     enable_compilation_cache(config.compile_cache)
     if isinstance(experiment, Study):
         return run_study(experiment, config, run_dir)
-    resolved = {
-        k: v
-        for k, v in OmegaConf.to_container(cfg, resolve=True).items()
-        if k not in GROUPS or k in experiment.uses
-    }
+    resolved = recorded_config(config, experiment)
     root = Path(config.store.root)
-    digest = store.config_hash(resolved)
+    digest = store.config_hash(resolved, non_semantic_keys(type(config)))
     entry = store.find_entry(root, experiment.name, digest)  # None: missing or damaged
     path = store.entry_dir(root, experiment.name, digest)
     damage = store.check_entry(path) if entry is None and path.exists() else None
@@ -133,6 +129,7 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             result.arrays,
             meta,
             replace=config.store.recompute or damage is not None,
+            ignore=non_semantic_keys(type(config)),
         )
         log.info(
             "%s: %d rows in %.2f s (compile %.2f s, %d programs) on %s -> %s",
@@ -152,6 +149,13 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             log.info("figures: %s", ", ".join(str(p) for p in figures if p.suffix == ".png"))
     log.info("%s done in %.1f s (%s)", experiment.name, time.perf_counter() - t0, status)
     return {"status": status, "entry": entry, "figures": figures}
+
+
+def recorded_config(config, experiment) -> dict:
+    """What an entry hashes and records: the keys of the experiment's schema, less the shared
+    groups it does not use (so a ``model.*`` change never invalidates a Page-curve entry)."""
+    values = OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
+    return {k: v for k, v in values.items() if k not in GROUPS or k in experiment.uses}
 
 
 def run_study(study, config, run_dir: str | Path | None) -> dict:
@@ -203,7 +207,7 @@ def run_study(study, config, run_dir: str | Path | None) -> dict:
 
 def draw_study(run_dir: Path) -> list[Path]:
     """Redraw a study's own figures from the entries its ``study.json`` records."""
-    from typicality_ntk.experiments import load_experiment
+    from typicality_ntk.sweep import load_experiment
 
     record = json.loads((run_dir / STUDY_RECORD).read_text())
     study = load_experiment(record["module"])
@@ -213,7 +217,7 @@ def draw_study(run_dir: Path) -> list[Path]:
 
 def draw_entry(entry: Path, outdir: Path) -> list[Path]:
     """Draw an entry's figures from what the store holds (no recomputation)."""
-    from typicality_ntk.experiments import load_experiment
+    from typicality_ntk.sweep import load_experiment
 
     meta = store.read_meta(entry)
     experiment = load_experiment(meta["config"]["module"])

@@ -1,28 +1,41 @@
-"""Typed configuration schema, registered in Hydra's ConfigStore.
+"""Typed configuration of the shared groups; an experiment's own keys live in its module.
 
-The YAML files under ``conf/`` hold values; this module holds the types and the checks. Every check
-raises :class:`~typicality_ntk.errors.ConfigError`, whose message is the one line a user sees
-(``quantum.n_qubits=0: must be an integer >= 2``). Checks run in ``__post_init__``, which
-``OmegaConf.to_object`` calls, so a config is validated by turning it into these dataclasses
-(:func:`to_config`). Dataclasses are not frozen: frozen dataclasses block command-line overrides.
+The YAML files under ``conf/`` hold values; this module holds the types and the checks of what
+every experiment shares: the common keys (seed, samples, chunk_size, precision, store, ...) and
+the groups ``quantum`` (the ensemble), ``model``, ``data``, ``optim`` and ``ntk``. An experiment
+adds its own keys by subclassing :class:`Config` (and a group's dataclass where its keys sit in a
+group, e.g. ``quantum.cuts``) in its own module and naming the subclass as its ``schema``.
+
+Every check raises :class:`~typicality_ntk.errors.ConfigError`, whose message is the one line a
+user sees (``quantum.n_qubits=0: must be an integer >= 2``). Checks run in ``__post_init__``,
+which ``OmegaConf.to_object`` calls, so a config is validated by turning it into the experiment's
+schema (:func:`to_config`). Dataclasses are not frozen: frozen dataclasses block overrides.
+
+Hydra composes untyped values: ``base_values`` (the defaults of :class:`Config`, registered by
+:func:`register_configs`), then ``conf/config.yaml``, the group presets and the experiment's
+YAML. Hydra's struct mode still rejects an override of a key no file defines (a typo);
+:func:`to_config` then types and checks the keys of the experiment's schema and drops the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
 
 from typicality_ntk.errors import ConfigError
 
 __all__ = [
+    "GROUPS",
     "PRECISIONS",
     "SAMPLERS",
-    "OBSERVABLES",
     "Config",
     "DataCfg",
     "ModelCfg",
@@ -30,7 +43,12 @@ __all__ = [
     "OptimCfg",
     "QuantumCfg",
     "StoreCfg",
+    "check_choice",
+    "check_int_list",
+    "non_semantic_keys",
+    "own_keys",
     "register_configs",
+    "require",
     "to_config",
 ]
 
@@ -42,30 +60,37 @@ INPUT_LAWS = ("sphere", "gaussian")
 TEACHERS = ("random_features", "linear")
 DIGITS_TASKS = ("regression", "binary")
 OPTIMIZERS = ("gd", "sgd", "adam", "lbfgs")
-NTK_IMPLEMENTATIONS = ("auto", "jacobian_contraction", "ntk_vector_products")
-NTK_BACKENDS = ("ours", "neural_tangents")
+NTK_IMPLEMENTATIONS = ("auto", "jacobian_contraction", "ntk_vector_products", "structured")
 #: Samples in scikit-learn's bundled digits set (load_digits).
 N_DIGITS = 1797
-SCALES = ("small", "large", "tiny")
-#: Config groups and experiment-scoped keys; an entry hashes and records only those its
-#: experiment ``uses`` (so adding a double-descent key never invalidates a Page-curve entry).
-GROUPS = ("quantum", "model", "data", "optim", "ntk", "learner", "ridge")
-LEARNERS = ("network", "random_features", "ntk_regression")
-SWEEP_MODES = ("auto", "loop", "masked", "bucketed")
+#: The shared groups; an entry hashes and records only those its experiment ``uses`` (so a
+#: ``model.*`` change never invalidates a Page-curve entry). Keys of an experiment's own schema
+#: outside these groups are always recorded.
+GROUPS = ("quantum", "model", "data", "optim", "ntk")
 SAMPLERS = ("haar", "gue_eigvec", "energy_shell")
-OBSERVABLES = ("gue", "z1", "x1")
 
 
-def _require(ok: bool, key: str, value: object, allowed: str) -> None:
+def require(ok: bool, key: str, value: object, allowed: str) -> None:
+    """Raise ``ConfigError(key, value, allowed)`` unless ``ok`` (the one-line check)."""
     if not ok:
         raise ConfigError(key, value, allowed)
+
+
+_require = require
+
+
+def check_choice(key: str, value: object, choices: Iterable[str]) -> None:
+    """``value`` must be one of ``choices``."""
+    choices = tuple(choices)
+    require(value in choices, key, value, f"must be one of {', '.join(choices)}")
 
 
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _check_int_list(key: str, values: Iterable[Any], lo: int, hi: int | None = None) -> None:
+def check_int_list(key: str, values: Iterable[Any], lo: int, hi: int | None = None) -> None:
+    """A non-empty list of integers in ``[lo, hi]`` (``hi=None``: no upper bound)."""
     values = list(values)
     rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
     _require(len(values) > 0, key, values, f"must be a non-empty list of integers {rng}")
@@ -87,38 +112,22 @@ class StoreCfg:
 
 @dataclass
 class QuantumCfg:
-    """The quantum side: which states are sampled and on which Hilbert spaces.
+    """The quantum ensemble: which states are sampled (shared by every quantum experiment).
+
+    Experiments add their own keys to this group by subclassing it (``page_curve``:
+    ``quantum.cuts``, ``quantum.alphas``; ``typicality``: ``quantum.dims``, ...).
 
     Attributes:
         sampler: ``haar`` (normalised complex Gaussian vector), ``gue_eigvec`` (an eigenvector of a
             GUE matrix) or ``energy_shell`` (Haar on the span of the eigenvectors of a mixed-field
             Ising chain with energies in ``[energy - window/2, energy + window/2]``).
-        n_qubits: total qubits for ``page_curve`` (d = 2**n_qubits) and the chain length of
-            ``energy_shell``.
-        cuts: qubits in subsystem A for each cut of ``page_curve``; ``null`` means all 1..n-1.
-        alphas: extra Rényi orders, recorded as ``s_renyi_<alpha>`` (0: log-rank, inf: min-entropy);
-            ``s_vn`` and ``s_renyi_2`` are always recorded.
-        dims: shell dimensions d swept by ``typicality`` (haar and gue_eigvec samplers).
-        chain_sizes: chain lengths swept by ``typicality`` with the energy_shell sampler.
-        eps: deviations ε at which ``typicality`` tabulates P(|Δ| >= ε) against Eq. 1.
-        observable: ``gue`` (a random GUE matrix, fixed by the seed), ``z1`` or ``x1`` (Pauli Z or X
-            on the first site, energy_shell only).
-        mp_d_a: subsystem dimensions dA swept by ``mp_spectrum``.
-        mp_ratios: ratios c = dA/dB swept by ``mp_spectrum`` (dA/c must be an integer).
+        n_qubits: total qubits (d = 2**n_qubits), the chain length of ``energy_shell``.
         h_x, h_z: fields of H = sum Z_i Z_{i+1} + h_x sum X_i + h_z sum Z_i (open chain).
         energy, window: centre and width of the energy shell.
     """
 
     sampler: str = "haar"
     n_qubits: int = 10
-    cuts: list[int] | None = None
-    alphas: list[float] = field(default_factory=lambda: [0.0, math.inf])
-    dims: list[int] = field(default_factory=lambda: [8, 32, 128, 512])
-    chain_sizes: list[int] = field(default_factory=lambda: [6, 8, 10])
-    eps: list[float] = field(default_factory=lambda: [0.01, 0.02, 0.05, 0.1])
-    observable: str = "gue"
-    mp_d_a: list[int] = field(default_factory=lambda: [16, 64, 256])
-    mp_ratios: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
     h_x: float = 0.9045
     h_z: float = 0.8090
     energy: float = 0.0
@@ -126,55 +135,19 @@ class QuantumCfg:
 
     def __post_init__(self) -> None:
         k = "quantum."
-        _require(
-            self.sampler in SAMPLERS,
-            k + "sampler",
-            self.sampler,
-            f"must be one of {', '.join(SAMPLERS)}",
-        )
+        check_choice(k + "sampler", self.sampler, SAMPLERS)
         _require(
             _is_int(self.n_qubits) and 2 <= self.n_qubits <= 30,
             k + "n_qubits",
             self.n_qubits,
             "must be an integer >= 2 (and <= 30)",
         )
-        if self.cuts is not None:
-            _check_int_list(k + "cuts", self.cuts, 1, self.n_qubits - 1)
-        for a in self.alphas:
-            _require(
-                a >= 0 and not math.isnan(a),
-                k + "alphas",
-                list(self.alphas),
-                "must be a list of Rényi orders >= 0 (inf allowed)",
-            )
-        _check_int_list(k + "dims", self.dims, 2)
-        _check_int_list(k + "chain_sizes", self.chain_sizes, 2, 14)
-        for e in self.eps:
-            _require(e > 0, k + "eps", list(self.eps), "must be a list of deviations > 0")
+        _require(math.isfinite(self.h_x), k + "h_x", self.h_x, "must be a finite number")
+        _require(math.isfinite(self.h_z), k + "h_z", self.h_z, "must be a finite number")
+        _require(math.isfinite(self.energy), k + "energy", self.energy, "must be a finite number")
         _require(
-            self.observable in OBSERVABLES,
-            k + "observable",
-            self.observable,
-            f"must be one of {', '.join(OBSERVABLES)}",
+            self.window > 0 and math.isfinite(self.window), k + "window", self.window, "must be > 0"
         )
-        _require(
-            self.observable == "gue" or self.sampler == "energy_shell",
-            k + "observable",
-            self.observable,
-            "z1 and x1 need quantum.sampler=energy_shell; use gue",
-        )
-        _check_int_list(k + "mp_d_a", self.mp_d_a, 2)
-        for c in self.mp_ratios:
-            _require(c > 0, k + "mp_ratios", list(self.mp_ratios), "must be ratios dA/dB > 0")
-            for d_a in self.mp_d_a:
-                d_b = d_a / c
-                _require(
-                    abs(d_b - round(d_b)) < 1e-9 and round(d_b) >= 1,
-                    k + "mp_ratios",
-                    list(self.mp_ratios),
-                    f"dA/c must be an integer for every dA (dA={d_a})",
-                )
-        _require(self.window > 0, k + "window", self.window, "must be > 0")
 
 
 @dataclass
@@ -205,7 +178,7 @@ class ModelCfg:
             self.depth,
             "must be an integer >= 1",
         )
-        _check_int_list(k + "widths", self.widths, 1)
+        check_int_list(k + "widths", self.widths, 1)
         _require(
             self.activation in ACTIVATIONS,
             k + "activation",
@@ -380,67 +353,26 @@ class NtkCfg:
     """How empirical kernels are computed.
 
     Attributes:
-        implementation: ``auto``, ``jacobian_contraction`` (K = J J^T) or ``ntk_vector_products``
-            (jvp/vjp, never materialises J).
-        backend: ``ours`` or ``neural_tangents`` (only where neural-tangents imports).
+        implementation: ``auto`` (structured where the model allows, else by cost),
+            ``jacobian_contraction`` (K = J J^T), ``ntk_vector_products`` (jvp/vjp, never
+            materialises J) or ``structured`` (per-layer Grams of inputs and cotangents; dense
+            layers only).
     """
 
     implementation: str = "auto"
-    backend: str = "ours"
 
     def __post_init__(self) -> None:
-        _require(
-            self.implementation in NTK_IMPLEMENTATIONS,
-            "ntk.implementation",
-            self.implementation,
-            f"must be one of {', '.join(NTK_IMPLEMENTATIONS)}",
-        )
-        _require(
-            self.backend in NTK_BACKENDS,
-            "ntk.backend",
-            self.backend,
-            f"must be one of {', '.join(NTK_BACKENDS)}",
-        )
-        if self.backend == "neural_tangents":
-            try:
-                import neural_tangents  # noqa: F401
-            except Exception as err:  # noqa: BLE001 - any import failure means: not usable here
-                raise ConfigError(
-                    "ntk.backend",
-                    self.backend,
-                    f"neural-tangents does not import here ({type(err).__name__}); it needs "
-                    "jax==0.4.30: see scripts/make_nt_reference.py, or use ntk.backend=ours",
-                ) from None
-
-
-@dataclass
-class SweepCfg:
-    """How a width sweep is compiled (double_descent): results do not depend on it.
-
-    Attributes:
-        mode: ``loop`` (one program per width), ``masked`` (one max-width program, units masked
-            per width), ``bucketed`` (a few programs, widths padded to their bucket's largest) or
-            ``auto`` (by device and estimated cost).
-    """
-
-    mode: str = "auto"
-
-    def __post_init__(self) -> None:
-        _require(
-            self.mode in SWEEP_MODES,
-            "sweep.mode",
-            self.mode,
-            f"must be one of {', '.join(SWEEP_MODES)}",
-        )
+        check_choice("ntk.implementation", self.implementation, NTK_IMPLEMENTATIONS)
 
 
 @dataclass
 class Config:
-    """The root of every run's configuration.
+    """The root of every run's configuration: the keys every experiment shares.
 
     Attributes:
         name: experiment name (set by ``experiment=<name>``).
-        module: module holding the experiment's ``EXPERIMENT`` object.
+        module: module holding the experiment's ``EXPERIMENT`` (or a study's ``STUDY``); by
+            default the top-level ``experiments`` package's module of that name.
         seed: root of every PRNG key of the run.
         samples: states (or initialisations) per point, vmapped.
         chunk_size: samples per vmapped call, or ``auto`` (chosen from free memory).
@@ -448,26 +380,16 @@ class Config:
         figures: draw the experiment's figures into the run directory.
         compile_cache: JAX's persistent compilation cache: ``auto`` ($TNTK_COMPILE_CACHE, else
             ~/.cache/typicality_ntk/jax), a directory, or ``off``.
-        scale: sizes of a study's jobs (``experiment=paper``): ``small`` (2 CPU cores, minutes)
-            ``large`` (a GPU) or ``tiny`` (tests).
-        learner: double_descent's learner: ``network`` (the MLP trained with optax),
-            ``random_features`` (readout only, min-norm) or ``ntk_regression`` (empirical NTK).
-        ridge: ridge added to the kernel (``K + ridge I``); 0 = ridgeless, min-norm.
-        sweep: how width sweeps compile (:class:`SweepCfg`).
     """
 
     name: str = "page_curve"
-    module: str = "typicality_ntk.experiments.${name}"
+    module: str = "experiments.${name}"
     seed: int = 0
     samples: int = 256
     chunk_size: Any = "auto"
     precision: str = "float32"
     figures: bool = True
     compile_cache: str = "auto"
-    scale: str = "small"
-    learner: str = "random_features"
-    ridge: float = 0.0
-    sweep: SweepCfg = field(default_factory=SweepCfg)
     store: StoreCfg = field(default_factory=StoreCfg)
     quantum: QuantumCfg = field(default_factory=QuantumCfg)
     model: ModelCfg = field(default_factory=ModelCfg)
@@ -487,32 +409,104 @@ class Config:
         )
         ok = self.chunk_size == "auto" or (_is_int(self.chunk_size) and self.chunk_size >= 1)
         _require(ok, "chunk_size", self.chunk_size, "must be an integer >= 1 or auto")
-        _require(
-            self.precision in PRECISIONS,
-            "precision",
-            self.precision,
-            f"must be one of {', '.join(PRECISIONS)}",
-        )
-        _require(self.scale in SCALES, "scale", self.scale, f"must be one of {', '.join(SCALES)}")
-        _require(
-            self.learner in LEARNERS,
-            "learner",
-            self.learner,
-            f"must be one of {', '.join(LEARNERS)}",
-        )
-        _require(
-            self.ridge >= 0, "ridge", self.ridge, "must be a number >= 0 (0: ridgeless, min-norm)"
-        )
+        check_choice("precision", self.precision, PRECISIONS)
+        _require(bool(self.module), "module", self.module, "must be a dotted module path")
+
+
+#: Name of the untyped defaults node that ``conf/config.yaml`` lists first.
+BASE_VALUES = "base_values"
 
 
 def register_configs() -> None:
-    """Store the schema as ``base_schema``; ``conf/config.yaml`` lists it first in its defaults."""
-    cs = ConfigStore.instance()
-    cs.store(name="base_schema", node=Config)
+    """Store :class:`Config`'s defaults as the untyped ``base_values`` node.
+
+    Untyped, so that an experiment's YAML may add its own keys anywhere (``learner``,
+    ``quantum.cuts``); types and checks are applied afterwards by :func:`to_config`.
+    """
+    values = OmegaConf.to_container(OmegaConf.structured(Config), resolve=False)
+    ConfigStore.instance().store(name=BASE_VALUES, node=OmegaConf.create(values))
 
 
-def to_config(cfg: DictConfig) -> Config:
-    """Resolve interpolations and validate: raises ConfigError on the first bad value."""
-    obj = OmegaConf.to_object(cfg)
-    assert isinstance(obj, Config), type(obj)
+def _fields(schema: type) -> dict[str, Any]:
+    """Dataclass fields of ``schema``: name -> nested dataclass type (or None for a leaf)."""
+    out = {}
+    for f in dataclasses.fields(schema):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        out[f.name] = type(default) if dataclasses.is_dataclass(default) else None
+    return out
+
+
+def _restrict(values: Mapping[str, Any], schema: type, prefix: str = "") -> dict[str, Any]:
+    """The part of ``values`` that ``schema`` holds (nested); other keys are dropped, except at
+    the root, where a key no schema knows is an error (groups may carry other experiments' keys:
+    a preset such as ``quantum=energy_shell`` sets ``quantum.chain_sizes`` for typicality)."""
+    fields, out = _fields(schema), {}
+    for key, value in values.items():
+        if key not in fields:
+            if not prefix and key not in GROUPS:
+                raise ConfigError(key, value, f"not a key of this experiment ({schema.__name__})")
+            continue
+        sub = fields[key]
+        out[key] = _restrict(value, sub, f"{prefix}{key}.") if sub and isinstance(
+            value, Mapping
+        ) else value
+    return out
+
+
+def _type_error(err: ValidationError) -> ConfigError:
+    key = getattr(err, "full_key", "") or "config"
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    m = re.search(r"Value '([^']*)' (?:of type '(\w+)' )?could not be converted to (\w+)", text)
+    if m:
+        return ConfigError(key, m.group(1), f"must be {m.group(3).lower()}")
+    m = re.search(r"Value '([^']*)'", text)
+    return ConfigError(key, m.group(1) if m else "", text)
+
+
+def to_config(cfg: DictConfig | Mapping[str, Any], schema: type | None = None) -> Config:
+    """Resolve, keep the keys of ``schema`` (default :class:`Config`), type and check them.
+
+    Raises:
+        ConfigError: on the first bad value (a wrong type included), naming its dotted key.
+    """
+    schema = Config if schema is None else schema
+    if not (isinstance(schema, type) and issubclass(schema, Config)):
+        raise TypeError(f"an experiment's schema must subclass Config, got {schema!r}")
+    if isinstance(cfg, DictConfig):
+        values = OmegaConf.to_container(cfg, resolve=True)
+    else:
+        values = dict(cfg)
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), _restrict(values, schema))
+        obj = OmegaConf.to_object(merged)
+    except ValidationError as err:
+        raise _type_error(err) from None
+    except ConfigKeyError as err:
+        key = getattr(err, "full_key", "") or "config"
+        raise ConfigError(key, "", str(err).splitlines()[0]) from None
+    assert isinstance(obj, schema), type(obj)
     return obj
+
+
+def non_semantic_keys(schema: type) -> tuple[str, ...]:
+    """Root keys of ``schema`` declared ``field(..., metadata={"semantic": False})``: they never
+    change a result (e.g. how a sweep compiles), so store entries are shared across them."""
+    return tuple(f.name for f in dataclasses.fields(schema) if not f.metadata.get("semantic", 1))
+
+
+@dataclass
+class _Empty:
+    """No keys: the base of a node an experiment adds as a whole (``sweep``)."""
+
+
+def own_keys(schema: type, base: type | None = None, prefix: str = "") -> list[str]:
+    """Dotted names of the keys ``schema`` adds to ``base`` (default :class:`Config`)."""
+    base = Config if base is None else base
+    mine, theirs = _fields(schema), _fields(base)
+    out = []
+    for key, sub in mine.items():
+        if key not in theirs:
+            out += [prefix + key] if sub is None else own_keys(sub, _Empty, f"{prefix}{key}.")
+        elif sub is not None and theirs[key] is not None and sub is not theirs[key]:
+            out += own_keys(sub, theirs[key], f"{prefix}{key}.")
+    return out

@@ -156,14 +156,15 @@ def random_features(net: MaskedMLP, theta0, data, width, ridge) -> dict:
     return {"f_train": f_train, "f_test": f_test, "change": tree_norm(delta), **stats}
 
 
-def ntk_regression(net: MaskedMLP, theta0, data, width, ridge) -> dict:
+def ntk_regression(
+    net: MaskedMLP, theta0, data, width, ridge, implementation: str = "auto"
+) -> dict:
+    """Kernel regression with the empirical NTK at ``theta0`` (module docstring);
+    ``implementation``: how K is computed (:func:`~typicality_ntk.ntk.empirical_ntk`)."""
     x, y, x_test = data["x_train"], data["y_train"], data["x_test"]
     n = y.size
-
-    def f(p, xx):
-        return net.apply(p, xx, width)
-
-    k0 = empirical_ntk(f, theta0, x)  # (n_L N, n_L N), sample-major
+    f = functools.partial(net.apply, width=width)  # a partial: auto finds the dense structure
+    k0 = empirical_ntk(f, theta0, x, implementation=implementation)  # (n_L N, n_L N)
     lam, vec = jnp.linalg.eigh(k0)  # the program's one LAPACK call
     keep = lam > n * jnp.finfo(lam.dtype).eps * lam[-1]
     inv = jnp.where(keep, 1 / jnp.where(keep, lam + ridge, 1), 0)
@@ -189,14 +190,15 @@ def _step_array(steps) -> jax.Array:
     return jnp.asarray(steps, jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
 
 
-def trained_network(net: MaskedMLP, theta0, data, width, key, optim: dict) -> dict:
+def trained_network(
+    net: MaskedMLP, theta0, data, width, key, optim: dict, implementation: str = "auto"
+) -> dict:
     """The MLP trained by ``optim`` from ``theta0``; outputs (T, N or N_test, n_L) and the
-    parameter change (T,) at the recorded steps ``"step"`` (T,)."""
+    parameter change (T,) at the recorded steps ``"step"`` (T,); the NTK at ``theta0`` (its
+    spectrum) by ``implementation``."""
     x, y, x_test = data["x_train"], data["y_train"], data["x_test"]
     n = y.size
-
-    def f(p, xx):
-        return net.apply(p, xx, width)
+    f = functools.partial(net.apply, width=width)  # a partial: auto finds the dense structure
 
     def record(p):  # evaluated at the recorded steps only, inside the training loop
         change = tree_norm(jax.tree.map(jnp.subtract, p, theta0))
@@ -218,7 +220,8 @@ def trained_network(net: MaskedMLP, theta0, data, width, key, optim: dict) -> di
         key=key,
         record=record,
     )
-    lam = jnp.linalg.eigvalsh(empirical_ntk(f, theta0, x))  # the program's one LAPACK call
+    k0 = empirical_ntk(f, theta0, x, implementation=implementation)
+    lam = jnp.linalg.eigvalsh(k0)  # the program's one LAPACK call
     keep = lam > n * jnp.finfo(lam.dtype).eps * lam[-1]
     p = net.n_params(width, x.shape[1])
     stats = kernel_stats(lam, keep, lam[n - jnp.minimum(n, p)], jnp.sum(lam), n, p)
@@ -231,15 +234,17 @@ def trained_network(net: MaskedMLP, theta0, data, width, key, optim: dict) -> di
     }
 
 
-def linearized(net: MaskedMLP, theta0, data, width, ridge, optim: dict) -> dict:
+def linearized(
+    net: MaskedMLP, theta0, data, width, ridge, optim: dict, implementation: str = "auto"
+) -> dict:
     """The linearised network trained by full-batch GD (``optim["lr"]``), in closed form at the
     recorded steps (module docstring); outputs (T, N or N_test, n_L), change (T,), ``"step"``."""
     x, y, x_test = data["x_train"], data["y_train"], data["x_test"]
     n_train, n_out = y.shape
     n = y.size
     f = functools.partial(net.apply, width=width)  # the structured NTK: no Jacobian
-    k0 = empirical_ntk(f, theta0, x)  # (n_L N, n_L N), sample-major
-    k_test = empirical_ntk(f, theta0, x_test, x)  # (n_L N_test, n_L N)
+    k0 = empirical_ntk(f, theta0, x, implementation=implementation)  # (n_L N, n_L N)
+    k_test = empirical_ntk(f, theta0, x_test, x, implementation=implementation)
     eye = jnp.eye(n, dtype=k0.dtype)
     lam_reg, vec = jnp.linalg.eigh(k0 + ridge * eye)  # the program's one LAPACK call
     lam = lam_reg - ridge

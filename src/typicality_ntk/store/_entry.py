@@ -59,8 +59,9 @@ __all__ = [
 #: Bumped when the meaning of stored results changes, so old entries are not reused.
 STORE_SCHEMA = 1
 ENTRY_FILES = ("results.parquet", "arrays.npz", "meta.json")
-#: Keys that do not change results (chunk_size never changes a sample), left out of the hash.
-NON_SEMANTIC_KEYS = ("store", "chunk_size", "figures", "compile_cache", "scale", "sweep")
+#: Shared keys that do not change results (chunk_size never changes a sample), left out of the
+#: hash; an experiment names its own such keys (``config.non_semantic_keys``).
+NON_SEMANTIC_KEYS = ("store", "chunk_size", "figures", "compile_cache")
 #: The file in a Hydra run directory that points to the run's store entry.
 STORE_LINK = "store_entry.json"
 _STALE_TMP_SECONDS = 3600
@@ -76,9 +77,11 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def config_hash(config: Mapping[str, Any]) -> str:
-    """16 hex digits of sha256 over the resolved config minus :data:`NON_SEMANTIC_KEYS`."""
-    semantic = {k: v for k, v in config.items() if k not in NON_SEMANTIC_KEYS}
+def config_hash(config: Mapping[str, Any], ignore: tuple[str, ...] = ()) -> str:
+    """16 hex digits of sha256 over the resolved config minus :data:`NON_SEMANTIC_KEYS` and the
+    root keys ``ignore`` (an experiment's own keys that never change a result)."""
+    skip = (*NON_SEMANTIC_KEYS, *ignore)
+    semantic = {k: v for k, v in config.items() if k not in skip}
     blob = json.dumps({"schema": STORE_SCHEMA, "config": _jsonable(semantic)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -251,6 +254,7 @@ def write_entry(
     meta: Mapping[str, Any],
     *,
     replace: bool = False,
+    ignore: tuple[str, ...] = (),
 ) -> Path:
     """Write one complete entry atomically and return its path.
 
@@ -264,8 +268,9 @@ def write_entry(
         meta: extra metadata (timings, device, points) merged into ``meta.json``.
         replace: replace an existing entry (``store.recompute=true``); otherwise an existing
             entry that verifies wins and is returned untouched (a damaged one is replaced).
+        ignore: root keys left out of the hash (as for :func:`config_hash`).
     """
-    digest = config_hash(config)
+    digest = config_hash(config, ignore)
     final = entry_dir(root, experiment, digest)
     final.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_tmp(final.parent)

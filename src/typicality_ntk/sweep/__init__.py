@@ -1,6 +1,7 @@
 """The one sweep runner: every experiment, quantum or NTK, goes through it."""
 
 from typicality_ntk.sweep._experiment import Experiment, Point, RowAxis
+from typicality_ntk.sweep._loading import experiment_config, load_experiment
 from typicality_ntk.sweep._precision import complex_dtype, precision_scope, real_dtype
 from typicality_ntk.sweep._runner import Runner, RunResult, freeze_static, run
 from typicality_ntk.sweep._study import Study, job_overrides
@@ -13,8 +14,10 @@ __all__ = [
     "Runner",
     "Study",
     "complex_dtype",
+    "experiment_config",
     "freeze_static",
     "job_overrides",
+    "load_experiment",
     "precision_scope",
     "real_dtype",
     "run",

@@ -85,6 +85,11 @@ class Experiment:
             store hash and result columns, so changing ``model.*`` never invalidates a quantum run.
         check: ``check(cfg)`` raises ConfigError for settings this experiment cannot run; called
             before any compute (with every job of a multirun).
+        schema: the typed config this experiment runs on: :class:`typicality_ntk.config.Config`
+            (the shared groups) or a dataclass subclassing it that adds the experiment's own keys
+            with their checks (``None``: the shared ``Config``). Its values come from
+            ``conf/experiment/<name>.yaml``; keys of the composed config that the schema does not
+            hold are dropped (and never enter the store hash).
         row_axis: optional :class:`RowAxis`: a leading axis of some metrics that becomes rows
             (``None``: one row per point and sample). Every sample must then return the axis'
             coordinate ``row_axis.name``.
@@ -97,4 +102,5 @@ class Experiment:
     columns: tuple[str, ...] = ()
     check: Callable[..., None] | None = None
     uses: tuple[str, ...] = ("quantum",)
+    schema: type | None = None
     row_axis: RowAxis | None = None

@@ -28,11 +28,14 @@ class Study:
         jobs: ``jobs(cfg) -> [(label, [override, ...]), ...]``; each job is
             ``experiment=<x> <overrides>`` composed from the same ``conf/`` as the command line.
         plot: ``plot(entries, cfg, outdir) -> [paths]`` with ``entries`` = {label: store entry}.
+        schema: the study's typed config (a subclass of :class:`typicality_ntk.config.Config`
+            holding its own keys, e.g. ``scale``), as for an experiment.
     """
 
     name: str
     jobs: Callable[[Any], Sequence[tuple[str, Sequence[str]]]]
     plot: Callable[[Mapping[str, Path], dict, Path], list[Path]] | None = None
+    schema: type | None = None
 
 
 def job_overrides(study: Study, cfg: Any) -> list[tuple[str, list[str]]]:

@@ -40,15 +40,16 @@ import math
 import jax
 import jax.numpy as jnp
 
+from typicality_ntk.config import Config
 from typicality_ntk.errors import ConfigError
-from typicality_ntk.experiments._network import (
+from typicality_ntk.ntk import ANALYTIC_ACTIVATIONS, empirical_ntk, infinite_width_kernels
+from typicality_ntk.ntk.from_config import (
     NETWORK_COORDS,
     count_params,
     dataset,
     network,
     network_static,
 )
-from typicality_ntk.ntk import ANALYTIC_ACTIVATIONS, empirical_ntk, infinite_width_kernels
 from typicality_ntk.sweep import Experiment, Point
 
 COLUMNS = (
@@ -61,16 +62,12 @@ COLUMNS = (
 
 
 def check(cfg) -> None:
-    """Only activations with a closed-form kernel, and only our empirical-kernel backend."""
+    """Only activations with a closed-form kernel."""
     if cfg.model.activation not in ANALYTIC_ACTIVATIONS:
         raise ConfigError(
             "model.activation",
             cfg.model.activation,
             "ntk_convergence needs a closed-form kernel: " + " or ".join(ANALYTIC_ACTIVATIONS),
-        )
-    if cfg.ntk.backend != "ours":
-        raise ConfigError(
-            "ntk.backend", cfg.ntk.backend, "ntk_convergence supports ntk.backend=ours only"
         )
 
 
@@ -234,6 +231,7 @@ EXPERIMENT = Experiment(
     COLUMNS,
     check=check,
     uses=("model", "data", "ntk"),
+    schema=Config,
 )
 
 __all__ = [

@@ -7,7 +7,7 @@ double_descent at ``scale``, then draws
 
 from __future__ import annotations
 
-from typicality_ntk.experiments._study_jobs import jobs_for
+from experiments._study_jobs import StudyConfig, jobs_for
 from typicality_ntk.plot.correspondence import plot_correspondence
 from typicality_ntk.sweep import Study
 
@@ -20,4 +20,6 @@ NAMES = (
     "double_descent",
 )
 
-STUDY = Study("correspondence", lambda cfg: jobs_for(cfg, NAMES), plot_correspondence)
+STUDY = Study(
+    "correspondence", lambda cfg: jobs_for(cfg, NAMES), plot_correspondence, schema=StudyConfig
+)

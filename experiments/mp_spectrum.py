@@ -2,14 +2,20 @@
 
 Columns: d_a, d_b, c, sample, ks_distance (Kolmogorov-Smirnov distance of one state's spectrum to
 the MP law). Named array ``spectrum``: x for every sample, shape (samples, dA).
+
+Own keys: ``quantum.mp_d_a`` (subsystem dimensions dA) and ``quantum.mp_ratios`` (ratios
+c = dA/dB; dA/c must be an integer for every dA).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import jax.numpy as jnp
 import numpy as np
 
 from typicality_ntk import quantum as q
+from typicality_ntk.config import Config, QuantumCfg, check_int_list, require
 from typicality_ntk.errors import ConfigError
 from typicality_ntk.plot.quantum import plot_mp_spectrum
 from typicality_ntk.quantum import theory
@@ -17,6 +23,37 @@ from typicality_ntk.sweep import Experiment, Point, complex_dtype, real_dtype
 
 COLUMNS = ("d_a", "d_b", "c", "sample", "ks_distance")
 _GRID = 4097
+
+
+# -- config: the keys this experiment owns ----------------------------------------------------
+@dataclass
+class MpQuantum(QuantumCfg):
+    mp_d_a: list[int] = field(default_factory=lambda: [16, 64, 256])
+    mp_ratios: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        k = "quantum."
+        check_int_list(k + "mp_d_a", self.mp_d_a, 2)
+        require(len(self.mp_ratios) > 0, k + "mp_ratios", [], "must be a non-empty list")
+        for c in self.mp_ratios:
+            require(c > 0, k + "mp_ratios", list(self.mp_ratios), "must be ratios dA/dB > 0")
+            for d_a in self.mp_d_a:
+                d_b = d_a / c
+                require(
+                    abs(d_b - round(d_b)) < 1e-9 and round(d_b) >= 1,
+                    k + "mp_ratios",
+                    list(self.mp_ratios),
+                    f"dA/c must be an integer for every dA (dA={d_a})",
+                )
+
+
+@dataclass
+class MpSpectrumConfig(Config):
+    quantum: MpQuantum = field(default_factory=MpQuantum)
+
+
+# -- points and the one-sample function -------------------------------------------------------
 
 
 def points(cfg, key):
@@ -58,4 +95,6 @@ def check(cfg):
         )
 
 
-EXPERIMENT = Experiment("mp_spectrum", points, sample, plot_mp_spectrum, COLUMNS, check)
+EXPERIMENT = Experiment(
+    "mp_spectrum", points, sample, plot_mp_spectrum, COLUMNS, check, schema=MpSpectrumConfig
+)

@@ -45,7 +45,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from typicality_ntk.experiments._network import (
+from typicality_ntk.config import Config
+from typicality_ntk.ntk import empirical_ntk
+from typicality_ntk.ntk.from_config import (
     NETWORK_COORDS,
     check_full_batch,
     count_params,
@@ -53,7 +55,6 @@ from typicality_ntk.experiments._network import (
     network,
     network_static,
 )
-from typicality_ntk.ntk import empirical_ntk
 from typicality_ntk.ntk.train import log_spaced_steps, make_optimizer, mse_loss, train_mse
 from typicality_ntk.plot.training import plot_lazy_training
 from typicality_ntk.sweep import Experiment, Point, real_dtype
@@ -111,7 +112,8 @@ def points(cfg, key):
             "n_outputs": cfg.data.outputs,
             "n_train": cfg.data.n_train,
         }
-        out.append(Point(coords, {**static, **_optim_static(cfg)}, context))
+        kernel = {"implementation": cfg.ntk.implementation}
+        out.append(Point(coords, {**static, **_optim_static(cfg), **kernel}, context))
     return out
 
 
@@ -128,7 +130,7 @@ def _ratio(num: jax.Array, den: jax.Array) -> jax.Array:
     return jnp.where(den > 0, num / jnp.where(den > 0, den, 1), 0)
 
 
-def sample(key, context, *, optimizer, steps, batch_size, log_points, **net):
+def sample(key, context, *, optimizer, steps, batch_size, log_points, implementation, **net):
     """One initialisation: train it, then measure how far it moved (see the module docstring).
 
     ``context`` holds the dataset (x_train, y_train, x_test, y_test) and the traced scalars
@@ -156,7 +158,7 @@ def sample(key, context, *, optimizer, steps, batch_size, log_points, **net):
     delta = jax.tree.map(jnp.subtract, theta, theta0)
     # K_0 and K_T on the training inputs (N n_L x N n_L, sample-major), one vmapped computation
     both = jax.tree.map(lambda a, b: jnp.stack([a, b]), theta0, theta)
-    k0, k_t = jax.vmap(lambda p: empirical_ntk(apply, p, x))(both)
+    k0, k_t = jax.vmap(lambda p: empirical_ntk(apply, p, x, implementation=implementation))(both)
 
     # the linearised network at theta_T on the test points: f0 + J(x_test, theta0) delta
     f0_test, df_test = jax.jvp(lambda p: apply(p, x_test), (theta0,), (delta,))
@@ -200,5 +202,6 @@ EXPERIMENT = Experiment(
     plot_lazy_training,
     COLUMNS,
     check=check,
-    uses=("model", "data", "optim"),
+    uses=("model", "data", "optim", "ntk"),
+    schema=Config,
 )
