@@ -34,11 +34,12 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def matmul_peak_flops(dtype, n: int = 1024, repeats: int = 5) -> float:
+def matmul_peak_flops(dtype, n: int = 1024, repeats: int = 5, precision=None) -> float:
     """Measured matmul FLOP/s of this machine for ``dtype``: the best of NumPy and jitted JAX.
 
     Real FLOPs: ``2 n^3`` for a real ``n x n`` product, ``8 n^3`` for a complex one (4 real
-    multiplies and 4 adds per complex multiply-add).
+    multiplies and 4 adds per complex multiply-add). ``precision`` is JAX's (``"highest"``: no
+    TF32 / bf16 passes on GPUs, what the NTK code asks for; the same as the default on CPU).
     """
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(dtype)
@@ -47,6 +48,8 @@ def matmul_peak_flops(dtype, n: int = 1024, repeats: int = 5) -> float:
     flops = (8 if np.iscomplexobj(a) else 2) * n**3
     t_np = median_seconds(lambda: a @ a, repeats)
     aj = jnp.asarray(a)
-    mm = jax.jit(lambda x: x @ x)
+    mm = jax.jit(lambda x: jnp.matmul(x, x, precision=precision))
     t_jax = median_seconds(lambda: mm(aj), repeats)
+    if jax.default_backend() != "cpu":  # NumPy is the host's, not the accelerator's
+        return flops / t_jax
     return flops / min(t_np, t_jax)

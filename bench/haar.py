@@ -11,6 +11,7 @@ not looped); the loop is timed on a subset of the states and scaled per state.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from bench._timing import cold_seconds, median_seconds
@@ -33,8 +34,22 @@ def spectrum_flops(d_a: int, d_b: int) -> float:
     return 8.0 * m * m * n + 16.0 / 3.0 * m**3
 
 
-def bench_haar(d_a: int, d_b: int, n_states: int, repeats: int, peak_c64: float) -> dict:
-    """States per second of each path at (dA, dB); ratios against NumPy batched and QuTiP."""
+def bench_haar(
+    d_a: int,
+    d_b: int,
+    n_states: int,
+    repeats: int,
+    peak_c64: float,
+    *,
+    chunk: int | None = None,
+    baseline_states: int | None = None,
+) -> dict:
+    """States per second of each path at (dA, dB); ratios against NumPy batched and QuTiP.
+
+    ``chunk``: states per call of the one compiled program (the last chunk padded), so 10^6
+    states of 12 qubits need not be on the device at once; ``None``: all in one call.
+    ``baseline_states``: time NumPy (and QuTiP) on this many states and scale per state.
+    """
 
     def spectral(key):
         lam = schmidt_spectrum(haar_state(key, d_a * d_b), d_a, d_b)
@@ -44,27 +59,40 @@ def bench_haar(d_a: int, d_b: int, n_states: int, repeats: int, peak_c64: float)
         return purity_from_state(haar_state(key, d_a * d_b), d_a, d_b)
 
     keys = jax.random.split(jax.random.key(0), n_states)
+    step = chunk or n_states
+    n_chunks = -(-n_states // step)
+    if n_chunks > 1:  # pad with repeated keys to whole chunks: one program for every call
+        keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], n_chunks * step - n_states)])
+    blocks = [keys[i * step : (i + 1) * step] for i in range(n_chunks)]
+
+    def over_chunks(fn):
+        return lambda: [fn(b) for b in blocks]
+
     ours = jax.jit(jax.vmap(spectral))
-    compile_s = cold_seconds(lambda: ours(keys))
-    t_ours = median_seconds(lambda: ours(keys), repeats)
+    compile_s = cold_seconds(lambda: ours(blocks[0]))
+    t_ours = median_seconds(over_chunks(ours), repeats)
     fast = jax.jit(jax.vmap(purity_only))
-    t_purity = median_seconds(lambda: fast(keys), repeats)
+    t_purity = median_seconds(over_chunks(fast), repeats)
 
     rng = np.random.default_rng(0)
+    n_base = min(n_states, baseline_states or n_states)
 
     def numpy_batched():
-        shape = (n_states, d_a, d_b)
+        shape = (n_base, d_a, d_b)
         z = rng.standard_normal(shape, np.float32) + 1j * rng.standard_normal(shape, np.float32)
         z /= np.linalg.norm(z, axis=(1, 2), keepdims=True)
         g = z @ np.conj(np.swapaxes(z, 1, 2)) if d_a <= d_b else np.conj(np.swapaxes(z, 1, 2)) @ z
         lam = np.clip(np.linalg.eigvalsh(g), 0, None)
         return (lam**2).sum(1), -(lam * np.log(np.where(lam > 0, lam, 1))).sum(1)
 
-    t_np = median_seconds(numpy_batched, repeats)
+    t_np = median_seconds(numpy_batched, repeats) * n_states / n_base
     row = {
         "case": f"Haar spectra ({d_a},{d_b}), {n_states} states",
         "d_a": d_a,
         "d_b": d_b,
+        "n_states": n_states,
+        "chunk": step,
+        "baseline_states": n_base if n_base < n_states else None,
         "ours_s": t_ours,
         "compile_s": compile_s,
         "numpy_s": t_np,
@@ -79,7 +107,7 @@ def bench_haar(d_a: int, d_b: int, n_states: int, repeats: int, peak_c64: float)
         import qutip
     except ImportError:
         return row
-    n_q = max(4, n_states // 64)  # the QuTiP loop is slow: time a subset, scale per state
+    n_q = max(4, n_base // 64)  # the QuTiP loop is slow: time a subset, scale per state
 
     def qutip_loop():
         for _ in range(n_q):

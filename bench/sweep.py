@@ -16,11 +16,10 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from experiments import double_descent as dd
 from typicality_ntk.cli import CONFIG_DIR
-from typicality_ntk.config import register_configs, to_config
-from typicality_ntk.experiments import double_descent as dd
-from typicality_ntk.experiments import load_experiment
-from typicality_ntk.sweep import Runner
+from typicality_ntk.config import register_configs
+from typicality_ntk.sweep import Runner, experiment_config, load_experiment
 
 __all__ = ["MODES", "bench_sweep", "sweep_config"]
 
@@ -42,7 +41,7 @@ def sweep_config(mode: str, *, n_widths: int, max_width: int, samples: int, step
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = to_config(compose("config", overrides=overrides))
+        cfg = experiment_config(compose("config", overrides=overrides))[0]
     GlobalHydra.instance().clear()
     return cfg
 
@@ -69,25 +68,36 @@ def bench_sweep(mode: str, **sizes) -> dict:
     }
 
 
-def bench_sweeps(repeats: int, **sizes) -> list[dict]:
+def bench_sweeps(repeats: int, on_partial=None, modes=MODES, **sizes) -> list[dict]:
     """Every mode ``repeats`` times, interleaved (loop, bucketed, masked, auto, loop, ...) so slow
-    drifts of a shared machine hit every mode alike; the row of a mode holds median seconds."""
-    runs: dict[str, list[dict]] = {m: [] for m in MODES}
+    drifts of a shared machine hit every mode alike; the row of a mode holds median seconds.
+    ``on_partial(rows)`` (optional) gets the rows measured so far after every run (a run stopped
+    by a timeout keeps them); ``modes`` sets the order."""
+    runs: dict[str, list[dict]] = {m: [] for m in modes}
     for _ in range(repeats):
-        for mode in MODES:
+        for mode in modes:
             r = bench_sweep(mode, **sizes)
             runs[mode].append(r)
             wall, comp, n = r["wall_s"], r["compile_s"], r["programs"]
             print(f"[bench] sweep.mode={mode}: {wall:.1f} s, compile {comp:.1f} s, {n} programs")
+            if on_partial is not None:
+                on_partial(_summarize(runs))
+    return _summarize(runs)
+
+
+def _summarize(runs: dict[str, list[dict]]) -> list[dict]:
+    """One row per mode run so far (median seconds); ratios against the loop once it ran."""
     rows = []
     for rs in runs.values():
+        if not rs:
+            continue
         row = dict(rs[0])
         for k in ("wall_s", "compile_s", "run_s"):
             row[k] = float(np.median([r[k] for r in rs]))
         row["repeats"] = len(rs)
         rows.append(row)
-    loop = rows[0]
-    for row in rows:
+    loop = next((row for row in rows if row["mode"] == "loop"), None)
+    for row in rows if loop else ():
         row["ratio_loop"] = loop["wall_s"] / row["wall_s"]
         row["compile_vs_loop"] = row["compile_s"] / loop["compile_s"]
     return rows
