@@ -390,16 +390,29 @@ def structured_kernel(
     k = None
     for h1, g1, c2, s2, h2, g2 in zip(f1.h, f1.g, f1.c2, f1.s2, f2.h, f2.g, strict=True):
         a = (c2 * jnp.matmul(h1, h2.T, precision=_HIGHEST) + s2).astype(dtype)  # (N1, N2)
-        if trace_outputs:
-            term = a * jnp.einsum("kif,kjf->ij", g1, g2, precision=_HIGHEST)
-        else:
-            b = jnp.einsum("kif,ljf->ikjl", g1, g2, precision=_HIGHEST)
-            term = a[:, None, :, None] * b
+        # The cotangent Gram as ONE 2-D GEMM on row-major views: XLA:CPU compiled the 3-D einsum
+        # "kif,ljf->ikjl" against a transposed copy of g2 (bench/RESULTS.md: 39% -> 65% of the
+        # f32 matmul peak at N = 4096, bit-identical kernel).
+        n_out, n1, n2 = g1.shape[0], g1.shape[1], g2.shape[1]
+        if trace_outputs:  # sum_k folded into the contraction: (N1, O F) x (N2, O F)^T
+            rows1 = g1.transpose(1, 0, 2).reshape(n1, -1)
+            term = a * _gemm_nt(rows1, g2.transpose(1, 0, 2).reshape(n2, -1))
+        else:  # (O N1, F) x (O N2, F)^T -> (O, N1, O, N2) -> (N1, O, N2, O)
+            gg = _gemm_nt(g1.reshape(n_out * n1, -1), g2.reshape(n_out * n2, -1))
+            term = a[:, None, :, None] * gg.reshape(n_out, n1, n_out, n2).transpose(1, 0, 3, 2)
         k = term if k is None else k + term
     if f1.rest is not None:
-        spec = "ikp,jkp->ij" if trace_outputs else "ikp,jlp->ikjl"
-        for a1, a2 in zip(f1.rest, f2.rest, strict=True):
-            a1 = a1.reshape(a1.shape[:2] + (-1,))
-            a2 = a2.reshape(a2.shape[:2] + (-1,))
-            k = k + jnp.einsum(spec, a1, a2, precision=_HIGHEST).astype(dtype)
+        for a1, a2 in zip(f1.rest, f2.rest, strict=True):  # (N, O, ...) Jacobian leaves
+            n1, n2, o = a1.shape[0], a2.shape[0], a1.shape[1]
+            if trace_outputs:
+                part = _gemm_nt(a1.reshape(n1, -1), a2.reshape(n2, -1))
+            else:
+                part = _gemm_nt(a1.reshape(n1 * o, -1), a2.reshape(n2 * o, -1))
+                part = part.reshape(n1, o, n2, o)
+            k = k + part.astype(dtype)
     return k
+
+
+def _gemm_nt(a: Array, b: Array) -> Array:
+    """``a @ b.T`` for 2-D ``a`` (m, p) and ``b`` (n, p), full precision, no transposed copy."""
+    return jax.lax.dot_general(a, b, (((1,), (1,)), ((), ())), precision=_HIGHEST)
