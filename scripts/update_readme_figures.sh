@@ -11,4 +11,6 @@ cp "$run"/figures/correspondence.md docs/figures/
 for job in typicality page_curve mp_spectrum ntk_spectrum ntk_convergence lazy_training double_descent; do
   cp "$run/$job"/figures/*.png docs/figures/
 done
+# the trained network over training time (its linearisation and t -> infinity drawn with it)
+cp "$run"/double_descent_network/figures/double_descent_time.png docs/figures/
 ls -la docs/figures
