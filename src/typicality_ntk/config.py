@@ -382,7 +382,7 @@ class Config:
             ~/.cache/typicality_ntk/jax), a directory, or ``off``.
     """
 
-    name: str = "page_curve"
+    name: str = ""  # set by conf/experiment/<name>.yaml
     module: str = "experiments.${name}"
     seed: int = 0
     samples: int = 256
@@ -411,6 +411,7 @@ class Config:
         _require(ok, "chunk_size", self.chunk_size, "must be an integer >= 1 or auto")
         check_choice("precision", self.precision, PRECISIONS)
         _require(bool(self.module), "module", self.module, "must be a dotted module path")
+        _require(bool(self.name), "name", self.name, "must be set (experiment=<name> sets it)")
 
 
 #: Name of the untyped defaults node that ``conf/config.yaml`` lists first.
@@ -438,8 +439,8 @@ def _fields(schema: type) -> dict[str, Any]:
 
 def _restrict(values: Mapping[str, Any], schema: type, prefix: str = "") -> dict[str, Any]:
     """The part of ``values`` that ``schema`` holds (nested); other keys are dropped, except at
-    the root, where a key no schema knows is an error (groups may carry other experiments' keys:
-    a preset such as ``quantum=energy_shell`` sets ``quantum.chain_sizes`` for typicality)."""
+    the root, where a key no schema knows is an error (a group may carry keys another
+    experiment owns, e.g. from a ``+quantum.<key>=`` added for a study)."""
     fields, out = _fields(schema), {}
     for key, value in values.items():
         if key not in fields:
