@@ -92,21 +92,26 @@ def _as_implementation(implementation: "NtkImplementation | str") -> NtkImplemen
 
 
 #: Cost-model constants of :func:`select_implementation`, in FLOP equivalents, fitted to wall
-#: times measured on this project's CPU machine (2 x86_64 cores shared with other jobs, jax
-#: 0.10.2, float32, after compilation, best of 3): 3-layer ReLU MLPs of widths 64-1024, N = 16-512,
-#: n_out = 1-8, x2 = None and x2 != x1, 24 cases. With them the model picks the faster method in
-#: 23 of the 24 (the miss: width 256, N = 128, n_out = 1, where contraction is 1.23x slower; the
-#: model says 1.14x faster) and predicts the time ratio within a factor 1.3 (rms of the log).
-#: The FLOP-only model it replaces picked the slower one in 11 of them, e.g. contraction at
-#: width 512, N = 128, n_out = 1, where NTK-vector products are 1.55x faster.
+#: times measured on this project's CPU machine on 2026-12-01, after b8b1047 (contraction as one
+#: 2-D GEMM per leaf) and 2f81c8b (``J2 t`` as x2's transposed VJP) had made both methods faster
+#: (2 x86_64 cores shared with other jobs, jax 0.10.2, float32, ``jit(make_ntk_fn(...))``, the
+#: full kernel, after compilation, the median of 3 and of 5 interleaved rounds in two runs; script:
+#: ``bench/cost_model.py``): 3-layer ReLU MLPs (16 inputs) of widths 64, 256, 1024, N = 16, 128,
+#: 512, n_out = 1, 8, x2 = None (and x2 != x1 at N = 128), J up to 2 GiB: 19 cases, each in
+#: both runs. With them the model picks the faster method in 36 of the 38 rows (18 of 19 in each
+#: run; the miss: width 256, N = 128, n_out = 1, x2 != x1, where contraction is 1.07x faster and
+#: the model says 1.30x slower) and predicts the time ratio within a factor 1.25 (rms of the
+#: log). The constants fitted before those commits (1100, 400, 900) picked right in 32 of the 38
+#: (rms factor 1.32): besides the same miss, they chose contraction at width 64, n_out = 8,
+#: N = 128 and 512, where NTK-vector products are 1.1-1.3x faster.
 #: Per Jacobian entry that contraction materialises (written by ``vmap(jacrev)``, read by the
 #: contraction: memory traffic, not FLOPs):
-COST_JACOBIAN_ENTRY = 1100
-#: Per Jacobian entry of ``J1`` in NTK-vector products (computed, partly fused into the JVPs):
-COST_VP_JACOBIAN_ENTRY = 400
-#: Per tangent activation of the JVPs (``N1 n_out`` tangents, ``N2`` examples, ``A`` activations
-#: each; ``A ~ 2 sqrt(P)`` for an MLP of 2-4 equal hidden layers, used when unknown):
-COST_TANGENT_ACTIVATION = 900
+COST_JACOBIAN_ENTRY = 560
+#: Per Jacobian entry of ``J1`` in NTK-vector products (computed, partly fused into the products):
+COST_VP_JACOBIAN_ENTRY = 160
+#: Per tangent activation of the products ``J2 t`` (``N1 n_out`` tangents, ``N2`` examples, ``A``
+#: activations each; ``A ~ 2 sqrt(P)`` for an MLP of 2-4 equal hidden layers, used when unknown):
+COST_TANGENT_ACTIVATION = 560
 
 
 def select_implementation(
@@ -126,9 +131,10 @@ def select_implementation(
     * Jacobian contraction: ``2 N1 N2 n_out^2 P`` FLOPs for ``J1 J2^T`` plus
       :data:`COST_JACOBIAN_ENTRY` per entry of the Jacobians formed, ``n_out P N1`` if
       ``symmetric`` (``J2 = J1``) else ``n_out P (N1 + N2)``;
-    * NTK-vector products: ``4 N1 N2 n_out P`` FLOPs for the ``N1 n_out`` JVPs over ``x2`` plus
-      :data:`COST_TANGENT_ACTIVATION` per tangent activation ``N1 n_out N2 A`` plus
-      :data:`COST_VP_JACOBIAN_ENTRY` per entry of ``J1`` (``n_out P N1``).
+    * NTK-vector products: ``4 N1 N2 n_out P`` FLOPs for the ``N1 n_out`` products ``J2 t``
+      (transposed VJPs over ``x2``) plus :data:`COST_TANGENT_ACTIVATION` per tangent
+      activation ``N1 n_out N2 A`` plus :data:`COST_VP_JACOBIAN_ENTRY` per entry of ``J1``
+      (``n_out P N1``).
 
     So contraction wins for many examples against few parameters (its GEMM is efficient and
     ``J`` small), NTK-vector products for wide layers or several outputs. Peak memory is of the
