@@ -89,3 +89,34 @@ def run_tntk(
         env=env,
         **kw,
     )
+
+
+def nt_fixture_mlp(ref, model: str, params_prefix: str | None = None):
+    """``(init_fn, apply_fn, params)``: our ``make_mlp`` for a model of the neural-tangents fixture
+    (``"ntk_relu_d2_w64_o1"``: parameterization, activation, depth, width, n_out) with the
+    fixture's stored stax parameters (``params/<arch>`` unless ``params_prefix``) as float64."""
+    import jax.numpy as jnp
+
+    from typicality_ntk.ntk import make_mlp
+
+    param, act, depth, width, n_out = model.split("_")
+    depth, width, n_out = int(depth[1:]), int(width[1:]), int(n_out[1:])
+    init_fn, apply_fn = make_mlp(
+        widths=(width,) * depth,
+        n_out=n_out,
+        activation=act,
+        parameterization=param,
+        sigma_w=float(ref["meta/sigma_w"]),
+        sigma_b=float(ref["meta/sigma_b"]),
+    )
+    prefix = params_prefix or f"params/{param}_d{depth}_w{width}_o{n_out}"
+    params = {
+        "params": {
+            f"layer{l}": {
+                "kernel": jnp.asarray(ref[f"{prefix}/layer{l}/W"], jnp.float64),
+                "bias": jnp.asarray(ref[f"{prefix}/layer{l}/b"], jnp.float64),
+            }
+            for l in range(depth + 1)
+        }
+    }
+    return init_fn, apply_fn, params

@@ -16,9 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import nt_fixture_mlp
 
 from typicality_ntk import ntk as nt  # the one-line change from `import neural_tangents as nt`
-from typicality_ntk.ntk import NtkImplementation, make_mlp
+from typicality_ntk.ntk import NtkImplementation
 from typicality_ntk.ntk._nt_api import NT_IMPLEMENTATION_CODES, as_implementation
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "nt_reference.npz"
@@ -110,31 +111,8 @@ def _model(ref, fn):
             plain_apply, params, delta, {**NTK_SETTINGS, **NTK_SETTINGS_3D},
             {**PREDICT_SETTINGS, **PREDICT_SETTINGS_3D}, False,
         )  # fmt: skip
-    param, act, depth, width, n_out = fn.split("_")
-    depth, width, n_out = int(depth[1:]), int(width[1:]), int(n_out[1:])
-    _, apply_fn = make_mlp(
-        widths=(width,) * depth,
-        n_out=n_out,
-        activation=act,
-        parameterization=param,
-        sigma_w=float(ref["meta/sigma_w"]),
-        sigma_b=float(ref["meta/sigma_b"]),
-    )
-    arch = f"{param}_d{depth}_w{width}_o{n_out}"
-
-    def layers(prefix):
-        return {
-            "params": {
-                f"layer{l}": {
-                    "kernel": jnp.asarray(ref[f"{prefix}/layer{l}/W"], jnp.float64),
-                    "bias": jnp.asarray(ref[f"{prefix}/layer{l}/b"], jnp.float64),
-                }
-                for l in range(depth + 1)
-            }
-        }
-
-    params = layers(f"params/{arch}")
-    delta = layers(f"api/{fn}/delta")
+    _, apply_fn, params = nt_fixture_mlp(ref, fn)
+    _, _, delta = nt_fixture_mlp(ref, fn, params_prefix=f"api/{fn}/delta")
     return apply_fn, params, delta, NTK_SETTINGS, PREDICT_SETTINGS, False
 
 

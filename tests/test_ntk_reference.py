@@ -14,8 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import nt_fixture_mlp
 
-from typicality_ntk.ntk import empirical_ntk, infinite_width_kernels, make_mlp
+from typicality_ntk.ntk import empirical_ntk, infinite_width_kernels
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "nt_reference.npz"
 # Tests compare numbers, not speed: skip LLVM's optimisation passes, which dominate XLA CPU compile
@@ -68,29 +69,6 @@ def _parse(model):
     return param, act, int(depth[1:]), int(width[1:]), int(n_out[1:])
 
 
-def _our_model(ref, model):
-    param, act, depth, width, n_out = _parse(model)
-    init_fn, apply_fn = make_mlp(
-        widths=(width,) * depth,
-        n_out=n_out,
-        activation=act,
-        parameterization=param,
-        sigma_w=float(ref["meta/sigma_w"]),
-        sigma_b=float(ref["meta/sigma_b"]),
-    )
-    arch = f"{param}_d{depth}_w{width}_o{n_out}"
-    params = {
-        "params": {
-            f"layer{l}": {
-                "kernel": jnp.asarray(ref[f"params/{arch}/layer{l}/W"], jnp.float64),
-                "bias": jnp.asarray(ref[f"params/{arch}/layer{l}/b"], jnp.float64),
-            }
-            for l in range(depth + 1)
-        }
-    }
-    return init_fn, apply_fn, params
-
-
 def _x(ref, pair):
     x1 = jnp.asarray(ref["x1"])
     return x1, (jnp.asarray(ref["x2"]) if pair == "x1x2" else None)
@@ -107,7 +85,7 @@ def _assert_relative(actual, desired):
 def _our_kernels(ref, model):
     """All kernels of ``model`` that the fixture has, keyed like the fixture."""
     param, act, depth, width, n_out = _parse(model)
-    _, apply_fn, params = _our_model(ref, model)
+    _, apply_fn, params = nt_fixture_mlp(ref, model)
 
     @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
     def compute(params, x1, x2):
@@ -149,7 +127,7 @@ def _assert_relative(actual, desired):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_param_layout_matches_our_init(ref, model):
-    init_fn, _, params = _our_model(ref, model)
+    init_fn, _, params = nt_fixture_mlp(ref, model)
     ours = jax.eval_shape(init_fn, jax.random.key(0), jnp.asarray(ref["x1"]))
     assert jax.tree.structure(ours) == jax.tree.structure(params)
     assert jax.tree.map(jnp.shape, ours) == jax.tree.map(jnp.shape, params)
