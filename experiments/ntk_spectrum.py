@@ -21,11 +21,10 @@ threshold, so float32 runs take one SVD of J instead (J formed; exact to ~eps co
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from typicality_ntk.config import Config
-from typicality_ntk.ntk import empirical_ntk, jacobian
+from typicality_ntk.ntk import empirical_ntk, jacobian, n_params
 from typicality_ntk.ntk.from_config import (
     NETWORK_COORDS,
     count_params,
@@ -70,7 +69,7 @@ def sample(key, x, *, spectrum_from, implementation, **static):
     if spectrum_from == "kernel":  # K without J (structured by default), one eigvalsh
         k = empirical_ntk(apply, params, x, implementation=implementation)  # (n_L N, n_L N)
         eig = jnp.maximum(jnp.linalg.eigvalsh(k), 0)  # ascending; K is PSD: < 0 is rounding
-        n, p = k.shape[0], sum(leaf.size for leaf in jax.tree.leaves(params))
+        n, p = k.shape[0], n_params(params)
         rank = min(n, p)
         s_min2 = eig[n - rank]
         eig = jnp.where(jnp.arange(n) < n - rank, 0.0, eig)  # exact zeros below rank P

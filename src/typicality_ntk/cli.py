@@ -98,7 +98,8 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         return run_study(experiment, config, run_dir)
     resolved = recorded_config(config, experiment)
     root = Path(config.store.root)
-    digest = store.config_hash(resolved, non_semantic_keys(type(config)))
+    ignore = non_semantic_keys(type(config))
+    digest = store.config_hash(resolved, ignore)
     entry = store.find_entry(root, experiment.name, digest)  # None: missing or damaged
     path = store.entry_dir(root, experiment.name, digest)
     damage = store.check_entry(path) if entry is None and path.exists() else None
@@ -129,7 +130,7 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
             result.arrays,
             meta,
             replace=config.store.recompute or damage is not None,
-            ignore=non_semantic_keys(type(config)),
+            ignore=ignore,
         )
         log.info(
             "%s: %d rows in %.2f s (compile %.2f s, %d programs) on %s -> %s",

@@ -76,9 +76,6 @@ def require(ok: bool, key: str, value: object, allowed: str) -> None:
         raise ConfigError(key, value, allowed)
 
 
-_require = require
-
-
 def check_choice(key: str, value: object, choices: Iterable[str]) -> None:
     """``value`` must be one of ``choices``."""
     choices = tuple(choices)
@@ -93,10 +90,10 @@ def check_int_list(key: str, values: Iterable[Any], lo: int, hi: int | None = No
     """A non-empty list of integers in ``[lo, hi]`` (``hi=None``: no upper bound)."""
     values = list(values)
     rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-    _require(len(values) > 0, key, values, f"must be a non-empty list of integers {rng}")
+    require(len(values) > 0, key, values, f"must be a non-empty list of integers {rng}")
     for v in values:
         ok = _is_int(v) and v >= lo and (hi is None or v <= hi)
-        _require(ok, key, values, f"must be a non-empty list of integers {rng}")
+        require(ok, key, values, f"must be a non-empty list of integers {rng}")
 
 
 @dataclass
@@ -107,7 +104,7 @@ class StoreCfg:
     recompute: bool = False
 
     def __post_init__(self) -> None:
-        _require(bool(self.root), "store.root", self.root, "must be a non-empty path")
+        require(bool(self.root), "store.root", self.root, "must be a non-empty path")
 
 
 @dataclass
@@ -136,16 +133,16 @@ class QuantumCfg:
     def __post_init__(self) -> None:
         k = "quantum."
         check_choice(k + "sampler", self.sampler, SAMPLERS)
-        _require(
+        require(
             _is_int(self.n_qubits) and 2 <= self.n_qubits <= 30,
             k + "n_qubits",
             self.n_qubits,
             "must be an integer >= 2 (and <= 30)",
         )
-        _require(math.isfinite(self.h_x), k + "h_x", self.h_x, "must be a finite number")
-        _require(math.isfinite(self.h_z), k + "h_z", self.h_z, "must be a finite number")
-        _require(math.isfinite(self.energy), k + "energy", self.energy, "must be a finite number")
-        _require(
+        require(math.isfinite(self.h_x), k + "h_x", self.h_x, "must be a finite number")
+        require(math.isfinite(self.h_z), k + "h_z", self.h_z, "must be a finite number")
+        require(math.isfinite(self.energy), k + "energy", self.energy, "must be a finite number")
+        require(
             self.window > 0 and math.isfinite(self.window), k + "window", self.window, "must be > 0"
         )
 
@@ -172,27 +169,27 @@ class ModelCfg:
 
     def __post_init__(self) -> None:
         k = "model."
-        _require(
+        require(
             _is_int(self.depth) and self.depth >= 1,
             k + "depth",
             self.depth,
             "must be an integer >= 1",
         )
         check_int_list(k + "widths", self.widths, 1)
-        _require(
+        require(
             self.activation in ACTIVATIONS,
             k + "activation",
             self.activation,
             f"must be one of {', '.join(ACTIVATIONS)}",
         )
-        _require(
+        require(
             self.parameterization in PARAMETERIZATIONS,
             k + "parameterization",
             self.parameterization,
             f"must be one of {', '.join(PARAMETERIZATIONS)}",
         )
-        _require(self.sigma_w > 0, k + "sigma_w", self.sigma_w, "must be > 0")
-        _require(self.sigma_b >= 0, k + "sigma_b", self.sigma_b, "must be >= 0")
+        require(self.sigma_w > 0, k + "sigma_w", self.sigma_w, "must be > 0")
+        require(self.sigma_b >= 0, k + "sigma_b", self.sigma_b, "must be >= 0")
 
 
 @dataclass
@@ -225,60 +222,60 @@ class DataCfg:
 
     def __post_init__(self) -> None:
         k = "data."
-        _require(
+        require(
             self.source in DATA_SOURCES,
             k + "source",
             self.source,
             f"must be one of {', '.join(DATA_SOURCES)}",
         )
-        _require(
+        require(
             _is_int(self.n_train) and self.n_train >= 1,
             k + "n_train",
             self.n_train,
             "must be an integer >= 1",
         )
-        _require(
+        require(
             _is_int(self.n_test) and self.n_test >= 1,
             k + "n_test",
             self.n_test,
             "must be an integer >= 1",
         )
-        _require(
+        require(
             _is_int(self.dim) and self.dim >= 1, k + "dim", self.dim, "must be an integer >= 1"
         )
-        _require(
+        require(
             self.inputs in INPUT_LAWS,
             k + "inputs",
             self.inputs,
             f"must be one of {', '.join(INPUT_LAWS)}",
         )
-        _require(
+        require(
             self.teacher in TEACHERS,
             k + "teacher",
             self.teacher,
             f"must be one of {', '.join(TEACHERS)}",
         )
-        _require(
+        require(
             self.task in DIGITS_TASKS,
             k + "task",
             self.task,
             f"must be one of {', '.join(DIGITS_TASKS)}",
         )
-        _require(
+        require(
             _is_int(self.n_out) and self.n_out >= 1,
             k + "n_out",
             self.n_out,
             "must be an integer >= 1",
         )
-        _require(self.label_noise >= 0, k + "label_noise", self.label_noise, "must be >= 0")
+        require(self.label_noise >= 0, k + "label_noise", self.label_noise, "must be >= 0")
         if self.source == "digits":
-            _require(
+            require(
                 self.label_noise <= 1,
                 k + "label_noise",
                 self.label_noise,
                 "is a fraction of labels for digits: must be in [0, 1]",
             )
-            _require(
+            require(
                 self.n_train + self.n_test <= N_DIGITS,
                 k + "n_train",
                 self.n_train,
@@ -319,28 +316,28 @@ class OptimCfg:
 
     def __post_init__(self) -> None:
         k = "optim."
-        _require(
+        require(
             self.name in OPTIMIZERS,
             k + "name",
             self.name,
             f"must be one of {', '.join(OPTIMIZERS)}",
         )
-        _require(self.lr > 0, k + "lr", self.lr, "must be > 0")
-        _require(
+        require(self.lr > 0, k + "lr", self.lr, "must be > 0")
+        require(
             _is_int(self.steps) and self.steps >= 1,
             k + "steps",
             self.steps,
             "must be an integer >= 1",
         )
         if self.batch_size is not None:
-            _require(
+            require(
                 _is_int(self.batch_size) and self.batch_size >= 1,
                 k + "batch_size",
                 self.batch_size,
                 "must be an integer >= 1 or null",
             )
-        _require(self.loss_tol >= 0, k + "loss_tol", self.loss_tol, "must be >= 0")
-        _require(
+        require(self.loss_tol >= 0, k + "loss_tol", self.loss_tol, "must be >= 0")
+        require(
             _is_int(self.log_points) and self.log_points >= 2,
             k + "log_points",
             self.log_points,
@@ -398,20 +395,20 @@ class Config:
     ntk: NtkCfg = field(default_factory=NtkCfg)
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             _is_int(self.seed) and self.seed >= 0, "seed", self.seed, "must be an integer >= 0"
         )
-        _require(
+        require(
             _is_int(self.samples) and self.samples >= 1,
             "samples",
             self.samples,
             "must be an integer >= 1",
         )
         ok = self.chunk_size == "auto" or (_is_int(self.chunk_size) and self.chunk_size >= 1)
-        _require(ok, "chunk_size", self.chunk_size, "must be an integer >= 1 or auto")
+        require(ok, "chunk_size", self.chunk_size, "must be an integer >= 1 or auto")
         check_choice("precision", self.precision, PRECISIONS)
-        _require(bool(self.module), "module", self.module, "must be a dotted module path")
-        _require(bool(self.name), "name", self.name, "must be set (experiment=<name> sets it)")
+        require(bool(self.module), "module", self.module, "must be a dotted module path")
+        require(bool(self.name), "name", self.name, "must be set (experiment=<name> sets it)")
 
 
 #: Name of the untyped defaults node that ``conf/config.yaml`` lists first.
