@@ -492,3 +492,19 @@ def test_bad_arguments_raise_value_errors():
         predict_fn(1.0, 0.0, jnp.zeros((2, 1)))
     with pytest.raises(ValueError, match="k_test_train"):
         predict_fn(1.0, 0.0, jnp.zeros((2, 1)), jnp.zeros((2, 4)))
+
+
+def test_negative_time_is_a_value_error_and_traced_time_still_works():
+    k = jnp.eye(3) * 2.0
+    y = jnp.ones((3, 1))
+    for make in (nt.predict.gradient_descent_mse, nt.predict.gradient_descent_mse_discrete):
+        predict_fn = make(k, y, learning_rate=0.5)
+        for t in (-5, -0.5, jnp.asarray(-1.0), [1.0, -2.0], np.array([[0.0], [-3.0]]), np.nan):
+            with pytest.raises(ValueError, match=r"t=.* must be >= 0"):
+                predict_fn(t, 0.0)
+        np.testing.assert_allclose(predict_fn(0, 1.0), jnp.ones((3, 1)))  # t = 0 is allowed
+        at_two = predict_fn(2.0, 0.0)
+        traced = jax.jit(lambda t, p=predict_fn: p(t, 0.0))(2.0)  # a Tracer is not checked
+        np.testing.assert_allclose(traced, at_two, rtol=1e-12)
+        grad = jax.grad(lambda t, p=predict_fn: p(t, 0.0).sum())(1.0)
+        assert np.isfinite(grad)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import jax.scipy as jsp
+import numpy as np
 from jax import Array
 
 __all__ = [
@@ -61,6 +62,22 @@ def _to_2d(k: Array) -> Array:
     half = k.ndim // 2
     k = jnp.transpose(k, tuple(range(0, k.ndim, 2)) + tuple(range(1, k.ndim, 2)))
     return k.reshape(math.prod(k.shape[:half]), math.prod(k.shape[half:]))
+
+
+def _check_time(t: object) -> None:
+    """A concrete ``t`` must be ``>= 0`` everywhere (nt returns numbers for negative times: the
+    solution run backwards, which no training reaches). Traced values are left to the caller."""
+    if t is None or isinstance(t, jax.core.Tracer):
+        return
+    if isinstance(t, (list, tuple)) and any(isinstance(v, jax.core.Tracer) for v in t):
+        return
+    values = np.asarray(t, dtype=np.float64)
+    bad = values[~(values >= 0)]  # negative or NaN
+    if bad.size:
+        raise ValueError(
+            f"t={float(bad.flat[0])} is not a training time: t counts steps, so it must be >= 0 "
+            f"(or None for t -> infinity)"
+        )
 
 
 def _make_predict_fn(
@@ -168,9 +185,11 @@ def _make_predict_fn(
             ``fx_test_0`` is ``None``.
 
         Raises:
-            ValueError: if both ``fx_train_0`` and ``fx_test_0`` are ``None``, or ``fx_test_0``
-                is given without ``k_test_train``.
+            ValueError: if both ``fx_train_0`` and ``fx_test_0`` are ``None``, ``fx_test_0``
+                is given without ``k_test_train``, or a concrete ``t`` is negative or NaN
+                (a traced ``t`` is not checked).
         """
+        _check_time(t)
         if fx_train_0 is None and fx_test_0 is None:
             raise ValueError("fx_train_0 and fx_test_0 are both None: nothing to predict")
         if fx_test_0 is not None and k_test_train is None:
