@@ -23,6 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
+from typicality_ntk._overrides import apply_command_line, check_applicable
 from typicality_ntk.config import register_configs
 from typicality_ntk.errors import ConfigError
 
@@ -45,20 +46,23 @@ def expand_sweep(overrides: Sequence[str]) -> list[list[str]]:
     return [list(job) for job in itertools.islice(itertools.product(*axes), MAX_PREFLIGHT_JOBS)]
 
 
-def validate_config(cfg, config_name: str = "config"):
+def validate_config(cfg, config_name: str = "config", overrides: Sequence[str] | None = None):
     """Typed config (all checks run) plus the experiment's own check; raises ConfigError.
 
-    For a study, every job's config is composed (Hydra must be initialised: inside ``tntk`` or a
-    preflight) and validated the same way.
+    ``overrides`` (the job's command line, when known) must all apply to the job
+    (:func:`~typicality_ntk._overrides.check_applicable`). For a study, every job's config is
+    composed (Hydra must be initialised: inside ``tntk`` or a preflight) and validated the same
+    way.
     """
     from typicality_ntk.sweep import Study, experiment_config, job_overrides
 
     obj, experiment = experiment_config(cfg)
+    if overrides is not None:
+        check_applicable(obj, experiment, overrides)
     if isinstance(experiment, Study):
         for label, job in job_overrides(experiment, obj):
-            sub = compose_job(config_name, job)
             try:
-                validate_config(sub, config_name)
+                validate_config(compose_job(config_name, job), config_name, job)
             except ConfigError as err:
                 raise ConfigError(err.key, err.value, f"{err.allowed} (in job {label})") from None
     elif experiment.check is not None:
@@ -101,9 +105,11 @@ def _compose_error(err: Exception, job: Sequence[str]) -> ConfigError:
 
 
 def compose_job(config_name: str, job: Sequence[str]):
-    """Compose one job's config (Hydra initialised); composition errors become one ConfigError."""
+    """Compose one job's config (Hydra initialised) with the command line's precedence
+    (:func:`~typicality_ntk._overrides.apply_command_line`); composition errors become one
+    ConfigError."""
     try:
-        return compose(config_name, overrides=list(job))
+        return apply_command_line(compose(config_name, overrides=list(job)), job)
     except MissingConfigException as err:
         raise _group_error(err, job) from None
     except (HydraException, OmegaConfBaseException) as err:
@@ -119,7 +125,7 @@ def preflight(config_dir: str, config_name: str, overrides: Sequence[str], multi
         raise ConfigError("overrides", " ".join(overrides), str(err).splitlines()[0]) from None
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-        configs = [validate_config(compose_job(config_name, j), config_name)[0] for j in jobs]
+        configs = [validate_config(compose_job(config_name, j), config_name, j)[0] for j in jobs]
     GlobalHydra.instance().clear()
     # only once every job is valid: nothing is created for a bad one
     for root in dict.fromkeys(c.store.root for c in configs):

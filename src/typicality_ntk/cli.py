@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -19,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from typicality_ntk import store
+from typicality_ntk._overrides import apply_command_line
 from typicality_ntk.config import GROUPS, non_semantic_keys, register_configs
 from typicality_ntk.errors import ConfigError
 
@@ -62,6 +64,33 @@ _VALUE_FLAGS = {
     "--experimental-rerun",
 }
 
+#: The resolver ``conf/config.yaml`` wraps its run and sweep dirs in (:func:`claim_dir`).
+UNIQUE_DIR_RESOLVER = "tntk_unique_dir"
+
+
+def claim_dir(path: str) -> str:
+    """``path``, or ``path-2``, ``path-3``, ... : the first that this call creates (``mkdir``
+    is atomic, also on NFS), so two runs started in the same second never share a run dir
+    (Hydra's ``${now:%H-%M-%S}`` alone gives them one). Registered with ``use_cache=True``: a
+    config resolves it once, and Hydra copies that cache into a multirun's job configs, so every
+    job of one sweep sees the same sweep dir."""
+    base, n = Path(path), 1
+    base.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            candidate.mkdir()
+            return str(candidate)
+        except FileExistsError:
+            n += 1
+
+
+def register_resolvers() -> None:
+    """The resolvers ``conf/config.yaml`` uses (before Hydra resolves its run dir)."""
+    if not OmegaConf.has_resolver(UNIQUE_DIR_RESOLVER):
+        OmegaConf.register_new_resolver(UNIQUE_DIR_RESOLVER, claim_dir, use_cache=True)
+
+
 _RUNNER = None  # one per process: jobs of an in-process multirun reuse compiled programs
 
 
@@ -79,8 +108,14 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
+def run_job(
+    cfg: DictConfig, run_dir: str | Path | None = None, overrides: Sequence[str] | None = None
+) -> dict:
     """Run (or reuse) one job: validate, compute if missing, store, draw figures from the store.
+
+    ``cfg`` is the job's config as composed (with the command line's precedence already applied:
+    :func:`~typicality_ntk._overrides.apply_command_line`); ``overrides``, its command line when
+    known, must all apply to the job (else ConfigError).
 
     Returns:
         ``{"status": "computed"|"reused"|"repaired", "entry": Path, "figures": [Path, ...]}``;
@@ -92,7 +127,7 @@ def run_job(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from typicality_ntk.sweep import Study
 
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" noise
-    config, experiment = validate_config(cfg, CONFIG_NAME)
+    config, experiment = validate_config(cfg, CONFIG_NAME, overrides)
     enable_compilation_cache(config.compile_cache)
     if isinstance(experiment, Study):
         return run_study(experiment, config, run_dir)
@@ -166,8 +201,7 @@ def run_study(study, config, run_dir: str | Path | None) -> dict:
     study's figures go to ``<run dir>/figures`` and ``<run dir>/study.json`` records the entries,
     so ``tntk-plot <run dir>`` redraws everything.
     """
-    from hydra import compose
-
+    from typicality_ntk._preflight import compose_job
     from typicality_ntk.sweep import job_overrides
 
     t0 = time.perf_counter()
@@ -176,7 +210,7 @@ def run_study(study, config, run_dir: str | Path | None) -> dict:
     for i, (label, overrides) in enumerate(jobs, 1):
         log.info("%s: job %d/%d %s (%s)", study.name, i, len(jobs), label, " ".join(overrides))
         sub_dir = None if run_dir is None else Path(run_dir) / label
-        out = run_job(compose(CONFIG_NAME, overrides=overrides), sub_dir)
+        out = run_job(compose_job(CONFIG_NAME, overrides), sub_dir, overrides)
         entries[label], statuses[label] = out["entry"], out["status"]
         figures += out["figures"]
     if run_dir is not None:
@@ -237,8 +271,11 @@ def _hydra_app(cfg: DictConfig) -> None:
     and the sweep goes on; ``main`` prints the summary and exits 1 if any job failed."""
     hc = HydraConfig.get()
     out = hc.runtime.output_dir
+    overrides = list(hc.overrides.task)
     try:
-        status, error = run_job(cfg, out)["status"], ""
+        cfg = apply_command_line(cfg, overrides)
+        _record_composed(cfg, out)
+        status, error = run_job(cfg, out, overrides)["status"], ""
     except ConfigError as err:
         _fail(str(err))
     except Exception as err:  # noqa: BLE001 - one failed job must not kill the sweep
@@ -250,6 +287,14 @@ def _hydra_app(cfg: DictConfig) -> None:
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / JOB_STATUS).write_text(json.dumps({"status": status, "error": error}))
     _JOBS.append((out, status, error, f"{out}/{hc.job.name}.log"))
+
+
+def _record_composed(cfg: DictConfig, out: str) -> None:
+    """Hydra saved the config it composed in ``<run dir>/.hydra/config.yaml``; the run dir
+    records what runs, with the command line's precedence (same format: unresolved)."""
+    saved = Path(out) / ".hydra" / "config.yaml"
+    if saved.is_file():
+        saved.write_text(OmegaConf.to_yaml(cfg))
 
 
 def _summary() -> int:
@@ -290,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
 
     argv = sys.argv[1:] if argv is None else argv
     register_configs()
+    register_resolvers()
     overrides, multirun, validate = _split_argv(argv)
     if validate:
         try:
