@@ -146,6 +146,14 @@ class QuantumCfg:
             self.window > 0 and math.isfinite(self.window), k + "window", self.window, "must be > 0"
         )
 
+    def unused_keys(self) -> dict[str, str]:
+        """Keys of this group that the other settings make meaningless: key -> why (a user who
+        sets one on the command line gets that line as an error)."""
+        if self.sampler == "energy_shell":
+            return {}
+        why = f"applies to quantum=energy_shell only (this run samples {self.sampler} states)"
+        return dict.fromkeys(("h_x", "h_z", "energy", "window"), why)
+
 
 @dataclass
 class ModelCfg:
@@ -282,6 +290,13 @@ class DataCfg:
                 f"N larger than the digits set: n_train + n_test must be <= {N_DIGITS}",
             )
 
+    def unused_keys(self) -> dict[str, str]:
+        """Keys of this group that the other settings make meaningless: key -> why."""
+        if self.source == "digits":
+            why = "applies to synthetic data only (data=digits has 64 pixels and 10 classes)"
+            return dict.fromkeys(("dim", "inputs", "teacher", "n_out"), why)
+        return {"task": "applies to data=digits only (synthetic data is a teacher regression)"}
+
     @property
     def outputs(self) -> int:
         """n_L: outputs of the network for this data."""
@@ -343,6 +358,9 @@ class OptimCfg:
             self.log_points,
             "must be an integer >= 2",
         )
+        # steps 0..steps hold at most steps + 1 records: a larger default is clamped (one asked
+        # for on the command line is refused by _overrides.check_applicable)
+        self.log_points = min(self.log_points, self.steps + 1)
 
 
 @dataclass
