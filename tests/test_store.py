@@ -13,6 +13,7 @@ from typicality_ntk import store
 
 CONFIG = {
     "name": "toy",
+    "module": "experiments.toy",
     "seed": 3,
     "samples": 4,
     "chunk_size": 2,

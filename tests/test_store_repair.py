@@ -21,7 +21,13 @@ from typicality_ntk.cli import main
 
 PAGE = ("experiment=page_curve", "quantum.n_qubits=4", "samples=4")
 MP = ("experiment=mp_spectrum", "quantum.mp_d_a=[4]", "quantum.mp_ratios=[1.0]", "samples=4")
-TOY = {"name": "toy", "seed": 3, "samples": 2, "store": {"root": "x", "recompute": False}}
+TOY = {
+    "name": "toy",
+    "module": "experiments.toy",
+    "seed": 3,
+    "samples": 2,
+    "store": {"root": "x", "recompute": False},
+}
 
 
 def _toy(root: Path, value: float, replace: bool = False) -> Path:
@@ -84,6 +90,83 @@ def test_check_entry_names_what_is_wrong(tmp_path):
     (entry / "arrays.npz").write_bytes(npz)
     _same_size_garbage(entry / "results.parquet")
     assert store.check_entry(entry).startswith("results.parquet: unreadable")
+
+
+def _files_as_list(meta: dict) -> dict:
+    """``files`` as a list of records (the checksums still in it) instead of one per file name."""
+    return {**meta, "files": [{"name": n, **r} for n, r in meta["files"].items()]}
+
+
+def _without(key: str):
+    return lambda meta: {k: v for k, v in meta.items() if k != key}
+
+
+META_DAMAGE = {  # a meta.json that parses but is not what write_entry writes -> the problem named
+    "no config": (_without("config"), "meta.json: no 'config'"),
+    "files a list": (_files_as_list, "meta.json: 'files' is a list, not a record"),
+    "no n_rows": (_without("n_rows"), "meta.json: no 'n_rows'"),
+    "n_rows a string": (lambda m: {**m, "n_rows": "2"}, "meta.json: 'n_rows' is a string"),
+    "n_rows a bool": (lambda m: {**m, "n_rows": True}, "meta.json: 'n_rows' is a bool"),
+    "config a list": (lambda m: {**m, "config": [1]}, "meta.json: 'config' is a list"),
+    "config without module": (
+        lambda m: {**m, "config": _without("module")(m["config"])},
+        "meta.json: config has no 'module' string",
+    ),
+    "config edited": (
+        lambda m: {**m, "config": {**m["config"], "seed": 4}},
+        "meta.json: config does not hash to",
+    ),
+    "array_names a string": (
+        lambda m: {**m, "array_names": "spectrum/0"},
+        "meta.json: 'array_names' is a string",
+    ),
+    "hash not hex": (lambda m: {**m, "hash": "../elsewhere"}, "meta.json: 'hash' is a string"),
+    "no versions": (_without("versions"), "meta.json: no 'versions'"),
+    "points a record": (lambda m: {**m, "points": {}}, "meta.json: 'points' is a record"),
+    "files without a sha256": (
+        lambda m: {**m, "files": {**m["files"], "arrays.npz": {"bytes": 1}}},
+        "meta.json: 'files' record of arrays.npz is ['bytes']",
+    ),
+    "files naming another file": (
+        lambda m: {**m, "files": {**m["files"], "../x": m["files"]["arrays.npz"]}},
+        "meta.json: 'files' names",
+    ),
+    "files with a negative size": (
+        lambda m: {
+            **m,
+            "files": {**m["files"], "arrays.npz": {**m["files"]["arrays.npz"], "bytes": -1}},
+        },
+        "meta.json: 'files' record of arrays.npz: bytes -1",
+    ),
+    "a list": (lambda m: [m], "meta.json: a list, not a record"),
+    "status": (lambda m: {**m, "status": "running"}, "meta.json: status 'running'"),
+}
+
+
+@pytest.mark.parametrize("case", list(META_DAMAGE))
+def test_a_meta_json_that_parses_but_is_wrong_is_damage(case, tmp_path):
+    entry = _toy(tmp_path, 1.0)
+    damage, problem = META_DAMAGE[case]
+    (entry / "meta.json").write_text(json.dumps(damage(store.read_meta(entry))))
+    assert (store.check_entry(entry) or "").startswith(problem), store.check_entry(entry)
+    assert store.find_entry(tmp_path, "toy", entry.name) is None
+    with pytest.warns(store.StoreWarning) as record:
+        assert store.load(tmp_path).empty and store.load_arrays(tmp_path) == []
+    assert [str(w.message) for w in record] == [
+        f"skipping damaged store entry {entry} ({store.check_entry(entry)})"
+    ] * 2
+    assert _toy(tmp_path, 2.0) == entry  # the next write repairs it
+    assert store.check_entry(entry) is None and store.load(entry)["purity"].eq(2.0).all()
+
+
+def test_write_entry_refuses_a_record_check_entry_would_reject(tmp_path):
+    with pytest.raises(ValueError, match="config has no 'module' string"):
+        store.write_entry(
+            tmp_path, "toy", _without("module")(TOY), pd.DataFrame({"x": [1]}), {}, {}
+        )
+    with pytest.raises(ValueError, match="'points' is a record"):
+        store.write_entry(tmp_path, "toy", TOY, pd.DataFrame({"x": [1]}), {}, {"points": {}})
+    assert not [p for p in (tmp_path / "toy").iterdir()]  # nothing written, no leftovers
 
 
 def test_write_entry_replaces_a_damaged_entry_and_keeps_a_sound_one(tmp_path):
@@ -165,6 +248,73 @@ def test_rerun_repairs_damaged_entries_and_says_so(tmp_path):
         assert sorted(store.load(root)["seed"].unique()) == [0, 1, 2, 3]
         assert len(store.load_arrays(root, name="spectrum")) == 4
     assert not [p for p in (root / "mp_spectrum").iterdir() if p.name.startswith(".")]
+
+
+def test_rerun_repairs_entries_whose_meta_json_parses_but_is_wrong(tmp_path):
+    """Issue 14: a meta.json without ``config`` was reused and then raised ``KeyError`` (figures,
+    tntk-plot); one whose ``files`` is a list of records skipped the checksums, so a results.parquet
+    with other numbers (same rows) was reused. Both are damage: skipped with one warning by
+    tntk-plot and store.load, repaired by a re-run."""
+    root = tmp_path / "store"
+    sweep = ("-m", *PAGE, "seed=0,1,2", f"store.root={root}")
+    first = run_tntk(*sweep, "figures=false", "hydra.sweep.dir=first", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    by_seed = _entries_by_seed(root, "page_curve")
+    before = {seed: store.load(entry) for seed, entry in by_seed.items()}
+    meta = store.read_meta(by_seed[0])
+    del meta["config"]
+    (by_seed[0] / "meta.json").write_text(json.dumps(meta))
+    (by_seed[1] / "meta.json").write_text(json.dumps(_files_as_list(store.read_meta(by_seed[1]))))
+    table = pd.read_parquet(by_seed[1] / "results.parquet")
+    table["purity"] = 0.5  # same rows, other numbers: only the checksum tells
+    table.to_parquet(by_seed[1] / "results.parquet", index=False)
+    sound = (by_seed[2] / "meta.json").read_text()
+    why = {0: "meta.json: no 'config'", 1: "meta.json: 'files' is a list, not a record"}
+
+    with pytest.warns(store.StoreWarning) as record:
+        df = store.load(root)
+    assert sorted(str(w.message) for w in record) == [
+        f"skipping damaged store entry {by_seed[s]} ({why[s]} of {{bytes, sha256}} per file)"
+        if s == 1
+        else f"skipping damaged store entry {by_seed[s]} ({why[s]})"
+        for s in (0, 1)
+    ]
+    assert df["seed"].unique().tolist() == [2]
+
+    plot = run_tntk(str(tmp_path / "first"), cwd=tmp_path, tool="typicality_ntk.plot_cli")
+    assert plot.returncode == 0, plot.stderr
+    assert "Traceback" not in plot.stderr
+    lines = plot.stderr.splitlines()
+    assert len(lines) == 2 and all(ln.startswith("warning: store entry ") for ln in lines), lines
+    for seed in (0, 1):
+        assert f"{by_seed[seed]} is damaged ({why[seed]}" in plot.stderr
+        assert not (tmp_path / "first" / str(seed) / "figures").exists()
+    assert (tmp_path / "first" / "2" / "figures" / "page_curve.png").stat().st_size > 0
+
+    again = run_tntk(*sweep, "hydra.sweep.dir=again", cwd=tmp_path)  # figures on: they draw
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Traceback" not in again.stdout + again.stderr
+    lines = _damage_lines(again)
+    assert len(lines) == 2, lines
+    for seed in (0, 1):
+        (line,) = [ln for ln in lines if f"{by_seed[seed].relative_to(tmp_path)} is" in ln]
+        assert "WARNING" in line and f"is damaged ({why[seed]}" in line and "recomputing" in line
+    assert "3 jobs: 1 reused, 2 repaired, 0 failed" in again.stderr
+    statuses = [
+        json.loads((tmp_path / "again" / str(i) / "job_status.json").read_text())["status"]
+        for i in range(3)
+    ]
+    assert statuses == ["repaired", "repaired", "reused"]
+    assert (by_seed[2] / "meta.json").read_text() == sound
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for seed, entry in by_seed.items():
+            assert store.check_entry(entry) is None
+            cols = ["seed", "d_a", "d_b", "sample", "purity", "s_vn", "trace_distance"]
+            pd.testing.assert_frame_equal(store.load(entry)[cols], before[seed][cols])
+    assert all(
+        (tmp_path / "again" / str(i) / "figures" / "page_curve.png").exists() for i in (0, 1)
+    )
 
 
 def test_tntk_plot_skips_a_damaged_entry_with_one_warning(tmp_path):

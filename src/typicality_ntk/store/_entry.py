@@ -2,7 +2,8 @@
 
 Layout: ``<root>/<experiment>/<hash>/`` holding ``results.parquet`` (tidy table: one row per point
 and sample, config values as dotted-name columns), ``arrays.npz`` (named arrays, no pickle) and
-``meta.json`` (resolved config, versions, git commit, device, timings, status).
+``meta.json`` (resolved config, versions, git commit, device, timings, status; its schema is
+checked by :func:`~typicality_ntk.store.check_entry`).
 
 Atomicity: an entry is written into a hidden sibling ``.tmp-<hash>-<uuid>/`` and renamed into
 place. ``rename(2)`` of a directory is atomic and fails if the target exists and is non-empty, so a
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from typicality_ntk.store._verify import check_entry, describe_files
+from typicality_ntk.store._verify import check_entry, describe_files, meta_problem
 
 __all__ = [
     "ENTRY_FILES",
@@ -261,14 +262,19 @@ def write_entry(
     Args:
         root: the store root.
         experiment: experiment name (first path level).
-        config: the resolved config (nested dict); hashed for the entry name and flattened into
-            dotted-name columns of ``table``.
+        config: the resolved config (nested dict, with ``name`` and ``module`` strings); hashed
+            for the entry name and flattened into dotted-name columns of ``table``.
         table: the tidy result table (one row per point and sample).
         arrays: named arrays saved to ``arrays.npz``.
         meta: extra metadata (timings, device, points) merged into ``meta.json``.
         replace: replace an existing entry (``store.recompute=true``); otherwise an existing
             entry that verifies wins and is returned untouched (a damaged one is replaced).
-        ignore: root keys left out of the hash (as for :func:`config_hash`).
+        ignore: root keys left out of the hash (as for :func:`config_hash`); recorded as
+            ``hash_ignore`` so that :func:`check_entry` can tell an edited ``config``.
+
+    Raises:
+        ValueError: if the ``meta.json`` this would write breaks the schema
+            :func:`check_entry` checks (e.g. ``config`` without ``module``); nothing is written.
     """
     digest = config_hash(config, ignore)
     final = entry_dir(root, experiment, digest)
@@ -296,10 +302,15 @@ def write_entry(
             "host": platform.node(),
             "n_rows": len(table),
             "array_names": sorted(arrays),
+            "hash_ignore": sorted(ignore),
             **_jsonable(dict(meta)),
             "files": describe_files(tmp, [p.name for p in sorted(tmp.iterdir())]),
         }
-        (tmp / "meta.json").write_text(json.dumps(full_meta, indent=2, sort_keys=True))
+        text = json.dumps(full_meta, indent=2, sort_keys=True)
+        problem = meta_problem(json.loads(text))  # never write an entry check_entry rejects
+        if problem:
+            raise ValueError(f"cannot store {experiment} entry {digest}: {problem}")
+        (tmp / "meta.json").write_text(text)
         _install(tmp, final, replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,17 +5,27 @@
 (``array_names``). An entry verifies when all of these still hold. Entries written before checksums
 were recorded are checked for what they have: files present and readable, row count and array names
 (and the CRC32 of every array, which the zip format carries).
+
+``meta.json`` itself is checked against the schema :func:`~typicality_ntk.store.write_entry`
+writes (:func:`meta_problem`): every key it always writes, with its type (``config`` a record
+naming its ``name`` and ``module``, ``files`` one ``{"bytes", "sha256"}`` record per data file,
+``n_rows`` an int, ...), and, where the entry records the keys its hash leaves out
+(``hash_ignore``), that ``config`` still hashes to ``hash``. A ``meta.json`` that parses but
+breaks the schema is damage like a bad checksum: the entry is repaired, or skipped by a load.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["check_entry", "describe_files"]
+__all__ = ["check_entry", "describe_files", "meta_problem"]
 
 _CHUNK = 1 << 20
 
@@ -39,17 +49,128 @@ def _why(err: Exception) -> str:
     return f"unreadable ({type(err).__name__}{': ' + text if text else ''})"
 
 
-def _check_file(entry: Path, name: str, record: object) -> str | None:
+_HASH = re.compile(r"[0-9a-f]{16}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _kind(value: object) -> str:
+    names = {dict: "a record", list: "a list", str: "a string", bool: "a bool", type(None): "null"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _is_int(value: object, minimum: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_seconds(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# key -> (test, what it must be); every key write_entry always writes.
+_REQUIRED: dict[str, tuple[Any, str]] = {
+    "experiment": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "hash": (lambda v: isinstance(v, str) and bool(_HASH.fullmatch(v)), "16 hex digits"),
+    "created": (lambda v: isinstance(v, str) and bool(v), "a timestamp string"),
+    "config": (lambda v: isinstance(v, dict), "a record (the resolved config)"),
+    "versions": (
+        lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "a record of version strings",
+    ),
+    "git_commit": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "host": (lambda v: isinstance(v, str), "a string"),
+    "n_rows": (_is_int, "an int >= 0"),
+    "array_names": (
+        lambda v: _is_str_list(v) and len(set(v)) == len(v),
+        "a list of distinct array names",
+    ),
+}
+# Keys written only by some writers (older entries lack ``files`` and ``hash_ignore``; ``points``
+# and the timings come from the ``meta`` a caller passes): checked when present.
+_OPTIONAL: dict[str, tuple[Any, str]] = {
+    "files": (lambda v: isinstance(v, dict), "a record of {bytes, sha256} per file"),
+    "hash_ignore": (_is_str_list, "a list of config keys"),
+    "points": (
+        lambda v: isinstance(v, list) and all(isinstance(p, dict) for p in v),
+        "a list of point records",
+    ),
+    "compile_seconds": (_is_seconds, "seconds >= 0"),
+    "run_seconds": (_is_seconds, "seconds >= 0"),
+    "setup_seconds": (_is_seconds, "seconds >= 0"),
+    "n_compiles": (_is_int, "an int >= 0"),
+    "chunk_size": (_is_int, "an int >= 0"),
+    "device": (lambda v: isinstance(v, str), "a string"),
+}
+#: Keys of the resolved config every entry records (``draw_entry`` and studies need them).
+CONFIG_KEYS = ("name", "module")
+
+
+def _files_problem(files: dict, array_names: list[str]) -> str | None:
+    expected = {"results.parquet", *(["arrays.npz"] if array_names else [])}
+    if set(files) != expected:
+        return f"'files' names {sorted(files)}, not {sorted(expected)}"
+    for name, record in files.items():
+        if not isinstance(record, dict) or set(record) != {"bytes", "sha256"}:
+            keys = sorted(record) if isinstance(record, dict) else _kind(record)
+            return f"'files' record of {name} is {keys}, not ['bytes', 'sha256']"
+        if not _is_int(record["bytes"]):
+            return f"'files' record of {name}: bytes {record['bytes']!r} is not an int >= 0"
+        sha = record["sha256"]
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            return f"'files' record of {name}: sha256 {sha!r} is not 64 hex digits"
+    return None
+
+
+def meta_problem(meta: object) -> str | None:
+    """What in a parsed ``meta.json`` breaks the schema :func:`write_entry` writes, as
+    ``"meta.json: <problem>"``; None if it is well formed (the files are checked elsewhere)."""
+    if not isinstance(meta, dict):
+        return f"meta.json: {_kind(meta)}, not a record"
+    if meta.get("status") != "complete":
+        return f"meta.json: status {meta.get('status')!r}, not 'complete'"
+    for key, (ok, what) in _REQUIRED.items():
+        if key not in meta:
+            return f"meta.json: no {key!r}"
+        if not ok(meta[key]):
+            return f"meta.json: {key!r} is {_kind(meta[key])}, not {what}"
+    for key, (ok, what) in _OPTIONAL.items():
+        if key in meta and not ok(meta[key]):
+            return f"meta.json: {key!r} is {_kind(meta[key])}, not {what}"
+    config = meta["config"]
+    for key in CONFIG_KEYS:
+        if not isinstance(config.get(key), str) or not config[key]:
+            return f"meta.json: config has no {key!r} string"
+    if "files" in meta:
+        problem = _files_problem(meta["files"], meta["array_names"])
+        if problem:
+            return f"meta.json: {problem}"
+    if "hash_ignore" in meta:
+        from typicality_ntk.store._entry import config_hash
+
+        if config_hash(config, tuple(meta["hash_ignore"])) != meta["hash"]:
+            return f"meta.json: config does not hash to {meta['hash']} (edited after the run?)"
+    return None
+
+
+def _check_file(entry: Path, name: str, record: dict | None) -> str | None:
     path = entry / name
     if not path.is_file():
         return f"{name}: missing"
-    if not isinstance(record, dict):
+    if record is None:
         return None  # written before checksums: checked by reading it
     try:
         size = path.stat().st_size
-        if size != record.get("bytes", size):
+        if size != record["bytes"]:
             return f"{name}: size mismatch ({size} bytes, meta.json says {record['bytes']})"
-        if "sha256" in record and _sha256(path) != record["sha256"]:
+        if _sha256(path) != record["sha256"]:
             return f"{name}: checksum mismatch"
     except OSError as err:
         return f"{name}: {_why(err)}"
@@ -72,10 +193,10 @@ def check_entry(entry: str | os.PathLike) -> str | None:
         return "meta.json: missing"
     except (OSError, ValueError) as err:
         return f"meta.json: {_why(err)}"
-    if not isinstance(meta, dict) or meta.get("status") != "complete":
-        status = meta.get("status") if isinstance(meta, dict) else None
-        return f"meta.json: status {status!r}, not 'complete'"
-    files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
+    problem = meta_problem(meta)
+    if problem:
+        return problem
+    files = meta.get("files", {})
     names = list(dict.fromkeys(["results.parquet", *files]))
     array_names = meta.get("array_names")
     if array_names and "arrays.npz" not in names:
@@ -88,9 +209,9 @@ def check_entry(entry: str | os.PathLike) -> str | None:
         n_rows = pq.ParquetFile(entry / "results.parquet").metadata.num_rows
     except Exception as err:  # noqa: BLE001 - any failure to read the footer is damage
         return f"results.parquet: {_why(err)}"
-    if "n_rows" in meta and n_rows != meta["n_rows"]:
+    if n_rows != meta["n_rows"]:
         return f"results.parquet: {n_rows} rows, meta.json says {meta['n_rows']}"
-    if array_names is not None and (array_names or (entry / "arrays.npz").exists()):
+    if array_names or (entry / "arrays.npz").exists():
         try:
             with zipfile.ZipFile(entry / "arrays.npz") as npz:
                 stored = sorted(n.removesuffix(".npy") for n in npz.namelist())
