@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import re
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ def test_roundtrip_with_config_columns_filters_and_arrays(tmp_path):
     assert "store.root" not in df.columns
     assert json.loads(df["quantum.alphas"].iloc[0]) == [0.0, "inf"]
     assert len(store.load(tmp_path, d_a=4)) == 2 and len(store.load(tmp_path, d_a=[2, 4])) == 4
-    assert store.load(tmp_path, experiment="other").empty
+    assert store.load(tmp_path, d_a=99).empty  # a known column, no matching value: no error
     assert len(store.load(tmp_path, **{"quantum.n_qubits": 5})) == 4
     recs = store.load_arrays(tmp_path, name="spectrum", d_a=4)
     assert len(recs) == 1 and recs[0].array.shape == (2, 4) and recs[0].point == {"d_a": 4}
@@ -82,6 +83,41 @@ def test_corrupt_and_partial_entries_are_reported_and_skipped(tmp_path):
 def test_missing_path_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such run directory"):
         store.load(tmp_path / "nope")
+
+
+def test_load_is_never_silently_empty(tmp_path):
+    """A path that does not exist, a path without entries, an experiment that is not there and a
+    filter key that is no column (a typo) each say so, naming the path or the key."""
+    missing = tmp_path / "nope"
+    for fn in (store.load, store.load_arrays):
+        with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+            fn(missing)
+    empty = tmp_path / "empty"
+    (empty / "toy" / ".tmp-abandoned").mkdir(parents=True)  # leftovers are no entries
+    with pytest.warns(store.StoreWarning) as record:
+        assert store.load(empty).empty
+        assert store.load_arrays(empty) == []
+    assert [str(w.message) for w in record] == [f"no store entries under {empty}"] * 2
+
+    root = tmp_path / "store"
+    _write(root)
+    other = {**CONFIG, "name": "other", "module": "experiments.other"}
+    store.write_entry(root, "other", other, pd.DataFrame({"sample": [0], "x": [1.0]}), {}, {})
+    for fn in (store.load, store.load_arrays):
+        with pytest.raises(ValueError, match=r"experiment 'page_curve' under .*: other, toy$"):
+            fn(root, experiment="page_curve")
+        with pytest.raises(ValueError, match=r"'toyy'.*did you mean 'toy'\?"):
+            fn(root, experiment="toyy")
+
+    with pytest.raises(KeyError, match=r"'quantum\.n_qubit' is not a column .*'quantum\.n_qubits'"):
+        store.load(root, experiment="toy", **{"quantum.n_qubit": 5})
+    with pytest.raises(KeyError, match=r"'zzz' is not a column .*there are: .*purity"):
+        store.load(root, zzz=1)
+    with pytest.raises(KeyError, match=r"'da' is not a config key or point .*'d_a'"):
+        store.load_arrays(root, da=2)
+    # a column of one experiment's tables only: the others are left out, as before
+    assert store.load(root, d_a=4)["experiment"].unique().tolist() == ["toy"]
+    assert len(store.load(root, x=1.0)) == 1
 
 
 def _racer(root, value):

@@ -1,12 +1,18 @@
 """Reading the store back: one run dir, a multirun dir, one entry, or a whole store root.
 
-Unreadable or damaged entries (a corrupt Parquet file, a missing meta.json, a file whose checksum
-or row count is not the one ``meta.json`` recorded) are reported with their path as one warning
-each and skipped: a load never crashes on one bad file.
+Unreadable or damaged entries (a corrupt Parquet file, a missing or malformed meta.json, a file
+whose checksum or row count is not the one ``meta.json`` recorded) are reported with their path as
+one warning each and skipped: a load never crashes on one bad file.
+
+Nothing is silently empty: a path that does not exist is a ``FileNotFoundError``, a path without
+entries one warning (and an empty result), an ``experiment`` none of the entries there belongs to a
+``ValueError`` listing the experiments there, and a filter key that is no column (no config key or
+point coordinate, for arrays) a ``KeyError`` naming the closest ones.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import warnings
@@ -91,8 +97,48 @@ def _damaged(entry: Path, experiment: str | None, stacklevel: int) -> bool:
     return problem is not None
 
 
-def _iter_tables(path, experiment) -> Iterator[tuple[Path, dict, pd.DataFrame]]:
-    for entry in find_entries(path):
+def _experiment_of(entry: Path) -> str:
+    try:
+        name = read_meta(entry).get("experiment")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return name if isinstance(name, str) and name else entry.parent.name
+
+
+def _entries(path: str | os.PathLike, experiment: str | None, stacklevel: int) -> list[Path]:
+    """:func:`find_entries`, with one warning if there are none and a ``ValueError`` if none of
+    them belongs to ``experiment``."""
+    entries = find_entries(path)
+    if not entries:
+        warnings.warn(f"no store entries under {path}", StoreWarning, stacklevel=stacklevel)
+    elif experiment is not None:
+        present = sorted({_experiment_of(e) for e in entries})
+        if experiment not in present:
+            close = difflib.get_close_matches(experiment, present, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"no entries of experiment {experiment!r} under {path}{hint}; "
+                f"experiments there: {', '.join(present)}"
+            )
+    return entries
+
+
+def _check_filter_keys(filters: dict[str, Any], known: set[str], path, noun: str) -> None:
+    """A ``KeyError`` naming the first filter key not in ``known``, and the closest known ones."""
+    for key in filters:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {' or '.join(map(repr, close))}?"
+            if close
+            else f"there are: {', '.join(sorted(known))}"
+        )
+        raise KeyError(f"filter key {key!r} is not a {noun} of the entries under {path}; {hint}")
+
+
+def _iter_tables(entries: list[Path], experiment) -> Iterator[tuple[Path, dict, pd.DataFrame]]:
+    for entry in entries:
         if _damaged(entry, experiment, stacklevel=4):
             continue
         try:
@@ -133,15 +179,24 @@ def load(
             ``**{"quantum.n_qubits": 12}``.
 
     Returns:
-        The concatenated tables with two more columns, ``experiment`` and ``entry`` (the hash).
+        The concatenated tables with two more columns, ``experiment`` and ``entry`` (the hash);
+        empty (after one ``StoreWarning``) when ``path_or_root`` holds no entries.
+
+    Raises:
+        FileNotFoundError: ``path_or_root`` does not exist.
+        ValueError: no entry there belongs to ``experiment`` (the message lists those that do).
+        KeyError: a filter key is a column of none of the tables (the message names the closest
+            columns, e.g. ``quantum.n_qubits`` for ``quantum.n_qubit``).
     """
-    frames = []
-    for entry, meta, table in _iter_tables(path_or_root, experiment):
-        table = table.assign(experiment=meta.get("experiment", entry.parent.name), entry=entry.name)
-        frames.append(_apply_filters(table, filters))
-    if not frames:
+    tables = []
+    for entry, meta, table in _iter_tables(_entries(path_or_root, experiment, 3), experiment):
+        tables.append(
+            table.assign(experiment=meta.get("experiment", entry.parent.name), entry=entry.name)
+        )
+    if not tables:
         return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True)
+    _check_filter_keys(filters, {c for t in tables for c in t.columns}, path_or_root, "column")
+    return pd.concat([_apply_filters(t, filters) for t in tables], ignore_index=True)
 
 
 def load_arrays(
@@ -155,11 +210,16 @@ def load_arrays(
     Args:
         name: keep only arrays of this metric name.
         **filters: matched against the array's point coords and the entry's flattened config.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`load`.
+        KeyError: a filter key is neither a config key nor a point coordinate of any entry.
     """
     from typicality_ntk.store._entry import flatten_config
 
     out = []
-    for entry in find_entries(path_or_root):
+    known: set[str] = set()
+    for entry in _entries(path_or_root, experiment, 3):
         if _damaged(entry, experiment, stacklevel=3):
             continue
         try:
@@ -179,6 +239,7 @@ def load_arrays(
             continue
         config = flatten_config(meta.get("config", {}))
         points = meta.get("points", [])
+        known |= set(config).union(*points)
         for key, arr in stored.items():
             metric, _, idx = key.rpartition("/")
             if name is not None and metric != name:
@@ -189,4 +250,6 @@ def load_arrays(
                 out.append(
                     ArrayRecord(meta.get("experiment", ""), entry.name, metric, point, arr, config)
                 )
+    if known:
+        _check_filter_keys(filters, known, path_or_root, "config key or point coordinate")
     return out
