@@ -112,10 +112,6 @@ META_DAMAGE = {  # a meta.json that parses but is not what write_entry writes ->
         lambda m: {**m, "config": _without("module")(m["config"])},
         "meta.json: config has no 'module' string",
     ),
-    "config edited": (
-        lambda m: {**m, "config": {**m["config"], "seed": 4}},
-        "meta.json: config does not hash to",
-    ),
     "array_names a string": (
         lambda m: {**m, "array_names": "spectrum/0"},
         "meta.json: 'array_names' is a string",

@@ -269,8 +269,7 @@ def write_entry(
         meta: extra metadata (timings, device, points) merged into ``meta.json``.
         replace: replace an existing entry (``store.recompute=true``); otherwise an existing
             entry that verifies wins and is returned untouched (a damaged one is replaced).
-        ignore: root keys left out of the hash (as for :func:`config_hash`); recorded as
-            ``hash_ignore`` so that :func:`check_entry` can tell an edited ``config``.
+        ignore: root keys left out of the hash (as for :func:`config_hash`).
 
     Raises:
         ValueError: if the ``meta.json`` this would write breaks the schema
@@ -302,7 +301,6 @@ def write_entry(
             "host": platform.node(),
             "n_rows": len(table),
             "array_names": sorted(arrays),
-            "hash_ignore": sorted(ignore),
             **_jsonable(dict(meta)),
             "files": describe_files(tmp, [p.name for p in sorted(tmp.iterdir())]),
         }

@@ -9,9 +9,8 @@ were recorded are checked for what they have: files present and readable, row co
 ``meta.json`` itself is checked against the schema :func:`~typicality_ntk.store.write_entry`
 writes (:func:`meta_problem`): every key it always writes, with its type (``config`` a record
 naming its ``name`` and ``module``, ``files`` one ``{"bytes", "sha256"}`` record per data file,
-``n_rows`` an int, ...), and, where the entry records the keys its hash leaves out
-(``hash_ignore``), that ``config`` still hashes to ``hash``. A ``meta.json`` that parses but
-breaks the schema is damage like a bad checksum: the entry is repaired, or skipped by a load.
+``n_rows`` an int, ...). A ``meta.json`` that parses but breaks the schema is damage like a bad
+checksum: the entry is repaired, or skipped by a load.
 """
 
 from __future__ import annotations
@@ -93,11 +92,10 @@ _REQUIRED: dict[str, tuple[Any, str]] = {
         "a list of distinct array names",
     ),
 }
-# Keys written only by some writers (older entries lack ``files`` and ``hash_ignore``; ``points``
+# Keys written only by some writers (older entries lack ``files``; ``points``
 # and the timings come from the ``meta`` a caller passes): checked when present.
 _OPTIONAL: dict[str, tuple[Any, str]] = {
     "files": (lambda v: isinstance(v, dict), "a record of {bytes, sha256} per file"),
-    "hash_ignore": (_is_str_list, "a list of config keys"),
     "points": (
         lambda v: isinstance(v, list) and all(isinstance(p, dict) for p in v),
         "a list of point records",
@@ -152,11 +150,6 @@ def meta_problem(meta: object) -> str | None:
         problem = _files_problem(meta["files"], meta["array_names"])
         if problem:
             return f"meta.json: {problem}"
-    if "hash_ignore" in meta:
-        from typicality_ntk.store._entry import config_hash
-
-        if config_hash(config, tuple(meta["hash_ignore"])) != meta["hash"]:
-            return f"meta.json: config does not hash to {meta['hash']} (edited after the run?)"
     return None
 
 
