@@ -105,4 +105,8 @@ def plot(table, arrays, cfg, outdir):
     return [*paths, csv]
 
 
-EXPERIMENT = Experiment("page_curve", points, sample, plot, COLUMNS, schema=PageCurveConfig)
+def check(cfg):
+    cfg.quantum.check_shell([cfg.quantum.n_qubits])
+
+
+EXPERIMENT = Experiment("page_curve", points, sample, plot, COLUMNS, check, schema=PageCurveConfig)

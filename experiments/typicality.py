@@ -101,6 +101,10 @@ def sample(key, ctx, *, d, sampler, dtype):
     return {"expectation": value, "deviation": value - ctx["mc_mean"]}
 
 
+def check(cfg):
+    cfg.quantum.check_shell(cfg.quantum.chain_sizes)
+
+
 EXPERIMENT = Experiment(
-    "typicality", points, sample, plot_typicality, COLUMNS, schema=TypicalityConfig
+    "typicality", points, sample, plot_typicality, COLUMNS, check, schema=TypicalityConfig
 )

@@ -23,6 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
+from typicality_ntk._jax_setup import compile_cache_dir
 from typicality_ntk._overrides import apply_command_line, check_applicable
 from typicality_ntk.config import register_configs
 from typicality_ntk.errors import ConfigError
@@ -130,26 +131,28 @@ def preflight(config_dir: str, config_name: str, overrides: Sequence[str], multi
     # only once every job is valid: nothing is created for a bad one
     for root in dict.fromkeys(c.store.root for c in configs):
         check_store_root(root)
+    for setting in dict.fromkeys(c.compile_cache for c in configs):
+        if setting != "auto" and compile_cache_dir(setting) is not None:
+            check_store_root(str(compile_cache_dir(setting)), key="compile_cache", value=setting)
     return len(jobs)
 
 
-def check_store_root(root: str) -> None:
-    """Create ``store.root`` (if missing) and a probe file in it; ConfigError if either fails.
+def check_store_root(root: str, key: str = "store.root", value: str | None = None) -> None:
+    """Create ``store.root`` (or another directory a run writes: ``key``) if missing, and a probe
+    file in it; ConfigError if either fails.
 
     A probe, not permission bits: root ignores those, while /proc or a file in the way stop anyone.
     """
-    path = Path(root)
+    path, value = Path(root), root if value is None else value
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(
-            "store.root", root, f"cannot create a directory there ({err.strerror or err})"
+            key, value, f"cannot create a directory there ({err.strerror or err})"
         ) from None
     try:
         fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise ConfigError(
-            "store.root", root, f"cannot write there ({err.strerror or err})"
-        ) from None
+        raise ConfigError(key, value, f"cannot write there ({err.strerror or err})") from None

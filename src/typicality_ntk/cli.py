@@ -177,6 +177,7 @@ def run_job(
             result.device,
             entry,
         )
+    _warn_diverged(experiment.name, Path(entry) / "results.parquet")
     figures: list[Path] = []
     if run_dir is not None:
         store.link_run_dir(run_dir, entry, status)
@@ -185,6 +186,34 @@ def run_job(
             log.info("figures: %s", ", ".join(str(p) for p in figures if p.suffix == ".png"))
     log.info("%s done in %.1f s (%s)", experiment.name, time.perf_counter() - t0, status)
     return {"status": status, "entry": entry, "figures": figures}
+
+
+def _warn_diverged(name: str, results: Path) -> None:
+    """One warning line when a table's ``diverged`` column flags samples (their count and, where
+    rows have a ``width``, the widths): figures leave them out, the user must know."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    if "diverged" not in pq.read_schema(results).names:
+        return
+    cols = [c for c in ("width", "sample", "diverged") if c in pq.read_schema(results).names]
+    table = pd.read_parquet(results, columns=cols)
+    keys = [c for c in cols if c != "diverged"]
+    every = table.drop_duplicates(keys)
+    bad = table[table["diverged"] != 0].drop_duplicates(keys)
+    if bad.empty:
+        return
+    where = ""
+    if "width" in bad:
+        where = " at width " + ", ".join(str(w) for w in sorted(bad["width"].unique()))
+    log.warning(
+        "%s: %d of %d samples diverged%s (their rows are kept, flagged diverged=1; figures "
+        "leave them out)",
+        name,
+        len(bad),
+        len(every),
+        where,
+    )
 
 
 def recorded_config(config, experiment) -> dict:
@@ -242,20 +271,32 @@ def run_study(study, config, run_dir: str | Path | None) -> dict:
 
 def draw_study(run_dir: Path) -> list[Path]:
     """Redraw a study's own figures from the entries its ``study.json`` records."""
-    from typicality_ntk.sweep import load_experiment
-
     record = json.loads((run_dir / STUDY_RECORD).read_text())
-    study = load_experiment(record["module"])
+    study = _load_plotter(record["module"], run_dir)
     entries = {k: Path(v) for k, v in record["entries"].items()}
     return study.plot(entries, record["config"], run_dir / "figures") if study.plot else []
 
 
-def draw_entry(entry: Path, outdir: Path) -> list[Path]:
-    """Draw an entry's figures from what the store holds (no recomputation)."""
+def _load_plotter(module: str, where: Path):
+    """The experiment (or study) that draws ``where``'s figures; ConfigError if its module cannot
+    be imported (an out-of-tree experiment needs its directory on PYTHONPATH)."""
     from typicality_ntk.sweep import load_experiment
 
+    try:
+        return load_experiment(module)
+    except ImportError as err:
+        raise ConfigError(
+            "module",
+            module,
+            f"cannot import the experiment that drew {where} ({err}); an experiment outside "
+            "this package needs its directory on PYTHONPATH",
+        ) from None
+
+
+def draw_entry(entry: Path, outdir: Path) -> list[Path]:
+    """Draw an entry's figures from what the store holds (no recomputation)."""
     meta = store.read_meta(entry)
-    experiment = load_experiment(meta["config"]["module"])
+    experiment = _load_plotter(meta["config"]["module"], entry)
     table = store.load(entry)
     arrays = store.load_arrays(entry)
     return experiment.plot(table, arrays, meta["config"], outdir)
@@ -354,7 +395,14 @@ def plot_main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tntk-plot", description=plot_main.__doc__)
     parser.add_argument("path", type=Path, help="run dir, multirun dir, store entry or store root")
     args = parser.parse_args(argv)
-    path: Path = args.path
+    try:
+        _plot(args.path)
+    except ConfigError as err:
+        _fail(str(err))
+
+
+def _plot(path: Path) -> None:
+    """Redraw what ``path`` holds (see :func:`plot_main`)."""
     if not path.exists():
         _fail(f"{path}: no such run directory or store")
     jobs = sorted(p.parent for p in path.glob(f"*/{store.STORE_LINK}"))

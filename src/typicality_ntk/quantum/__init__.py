@@ -14,7 +14,12 @@ from typicality_ntk.quantum._spectra import (
     trace_distance_to_mixed,
     von_neumann_entropy,
 )
-from typicality_ntk.quantum._spin_chain import energy_shell, mixed_field_ising, pauli_on_site
+from typicality_ntk.quantum._spin_chain import (
+    energy_shell,
+    mixed_field_ising,
+    pauli_on_site,
+    spectral_range,
+)
 from typicality_ntk.quantum._states import (
     SAMPLERS,
     draw_state,
@@ -31,6 +36,7 @@ __all__ = [
     "cut_fluctuations",
     "draw_state",
     "energy_shell",
+    "spectral_range",
     "gue_eigvec_state",
     "gue_matrix",
     "haar_state",

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -44,6 +46,7 @@ from tqdm.auto import tqdm
 
 from typicality_ntk.sweep._experiment import Experiment, Point
 from typicality_ntk.sweep._precision import precision_scope
+from typicality_ntk.sweep._progress import Heartbeat
 
 __all__ = ["RunResult", "Runner", "run", "freeze_static"]
 
@@ -53,6 +56,8 @@ log = logging.getLogger(__name__)
 AUTO_CHUNK_PROBE = 4096
 #: Fraction of free memory an ``auto`` chunk may use.
 AUTO_MEMORY_FRACTION = 0.5
+#: Copies of a run's results the host holds at its peak (the chunks, the table, its Parquet form).
+HOST_COPIES = 3
 
 
 @dataclass
@@ -105,6 +110,34 @@ def _free_memory_bytes(device: jax.Device) -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):  # pragma: no cover - non-POSIX
         return 4 << 30
+
+
+def _host_memory_bytes() -> int:
+    """Available host memory (``MemAvailable``; free pages where /proc is missing)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 4 << 30
+
+
+def _describe(point: Point, limit: int = 60) -> str:
+    """``d_a=512, d_b=512``: a point's coords (its row groups' count), for progress lines."""
+    text = ", ".join(f"{k}={v}" for k, v in point.coords.items())
+    if point.rows:
+        text += f"{', ' if text else ''}{len(point.rows)} row groups"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 class Runner:
@@ -250,6 +283,63 @@ class Runner:
                 table[k] = metrics[k]
         return pd.DataFrame(table)
 
+    @staticmethod
+    def result_bytes(experiment: Experiment, points: list[Point], samples: int) -> int:
+        """Bytes of what a run returns to the host (every metric of every sample, plus the
+        coordinate columns), from the sample function's output shapes (``jax.eval_shape``: no
+        compile, no compute)."""
+        total, seen = 0, {}
+        for point in points:
+            context = point.context
+            if point.rows:
+                row0 = {k: np.asarray(v)[0] for k, v in point.row_context.items()}
+                context = {**dict(point.context or {}), **row0}
+            static = freeze_static(point.static)
+            if static not in seen:
+                kwargs = dict(static)
+                out = jax.eval_shape(
+                    lambda k, c, kw=kwargs: experiment.sample(k, c, **kw),
+                    jax.random.key(0),
+                    context,
+                )
+                leaves = jax.tree.leaves(out)
+                rows = 1
+                if experiment.row_axis is not None and experiment.row_axis.name in out:
+                    rows = int(np.prod(out[experiment.row_axis.name].shape) or 1)
+                per_sample = sum(int(np.prod(a.shape)) * a.dtype.itemsize for a in leaves)
+                seen[static] = per_sample + 8 * rows * (len(point.coords) + len(leaves) + 1)
+            total += seen[static] * samples * max(len(point.rows), 1)
+        return total
+
+    def _check_result_size(self, experiment: Experiment, cfg: Any, points, samples: int):
+        """Refuse, before compute, a run whose results cannot fit in host memory or on the
+        store's disk (ConfigError naming ``samples`` and the bytes needed)."""
+        from typicality_ntk.errors import ConfigError
+
+        need = self.result_bytes(experiment, points, samples)
+        # on the host a result exists ~3 times at its peak (chunks, the table, its Parquet form)
+        memory = _host_memory_bytes()
+        if HOST_COPIES * need > memory:
+            raise ConfigError(
+                "samples",
+                samples,
+                f"the results would need {HOST_COPIES * need / 2**30:.3g} GiB of host memory "
+                f"({memory / 2**30:.3g} GiB available): lower samples or the sizes swept",
+            )
+        root = getattr(getattr(cfg, "store", None), "root", None)
+        if root is not None:
+            try:
+                free = shutil.disk_usage(_existing_parent(Path(root))).free
+            except OSError:
+                return
+            if need > free:
+                raise ConfigError(
+                    "samples",
+                    samples,
+                    f"the results would need {need / 2**30:.3g} GiB on disk ({free / 2**30:.3g} "
+                    f"GiB free under {root}): lower samples or the sizes swept",
+                )
+
     def run(self, experiment: Experiment, cfg: Any) -> RunResult:
         """Run every point of ``experiment`` for ``cfg.samples`` samples from ``cfg.seed``."""
         samples, compiles_before = int(cfg.samples), self.n_compiles
@@ -258,6 +348,7 @@ class Runner:
             t0 = time.perf_counter()
             points: list[Point] = list(experiment.points(cfg, jax.random.fold_in(root, 0)))
             setup_s = time.perf_counter() - t0
+            self._check_result_size(experiment, cfg, points, samples)
             points_root = jax.random.fold_in(root, 1)
             rows, arrays, compile_s, run_s, chunks_used = [], {}, 0.0, 0.0, []
             bar = tqdm(
@@ -268,47 +359,54 @@ class Runner:
                 leave=False,
             )
             row0, row_coords = 0, []  # row groups are numbered like points
-            for point in points:
-                static = freeze_static(point.static)
-                n_rows = len(point.rows)
-                if n_rows:
-                    point_key = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
-                        points_root, jnp.arange(row0, row0 + n_rows, dtype=jnp.uint32)
+            with Heartbeat(experiment.name, bar) as beat:
+                for i_point, point in enumerate(points, 1):
+                    where = f"point {i_point}/{len(points)} ({_describe(point)})"
+                    beat.status = f"compiling {where}"
+                    static = freeze_static(point.static)
+                    n_rows = len(point.rows)
+                    if n_rows:
+                        point_key = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
+                            points_root, jnp.arange(row0, row0 + n_rows, dtype=jnp.uint32)
+                        )
+                        row_context = {k: np.asarray(v) for k, v in point.row_context.items()}
+                        context = (dict(point.context or {}), row_context)
+                    else:
+                        point_key = jax.random.fold_in(points_root, row0)
+                        context = point.context
+                    chunk, compiled, dt = self._choose_chunk(
+                        experiment, static, samples, cfg.chunk_size, point_key, context
                     )
-                    row_context = {k: np.asarray(v) for k, v in point.row_context.items()}
-                    context = (dict(point.context or {}), row_context)
-                else:
-                    point_key = jax.random.fold_in(points_root, row0)
-                    context = point.context
-                chunk, compiled, dt = self._choose_chunk(
-                    experiment, static, samples, cfg.chunk_size, point_key, context
-                )
-                compile_s += dt
-                chunks_used.append(chunk)
-                t1 = time.perf_counter()
-                outs = []
-                for start in range(0, samples, chunk):
-                    n = min(chunk, samples - start)
-                    idx = np.arange(start, start + chunk, dtype=np.uint32)
-                    idx[n:] = start  # pad the last chunk: same shape, rows dropped below
-                    idx = jax.device_put(idx, self._sharded)
-                    out = jax.device_get(compiled(point_key, idx, context))
-                    outs.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
-                    bar.update(n * max(n_rows, 1))
-                run_s += time.perf_counter() - t1
-                metrics = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
-                groups = [
-                    ({**point.coords, **point.rows[r]}, {k: v[:, r] for k, v in metrics.items()})
-                    for r in range(n_rows)
-                ] or [(dict(point.coords), metrics)]
-                for coords, group_metrics in groups:
-                    rows.append(self._table(experiment, coords, group_metrics, samples))
-                    along = self._along_rows(experiment, group_metrics)
-                    for k, v in group_metrics.items():
-                        if v.ndim > 1 and k not in along:
-                            arrays[f"{k}/{row0}"] = v
-                    row_coords.append(coords)
-                    row0 += 1
+                    compile_s += dt
+                    chunks_used.append(chunk)
+                    t1 = time.perf_counter()
+                    outs = []
+                    for start in range(0, samples, chunk):
+                        n = min(chunk, samples - start)
+                        beat.status = f"{where}: samples {start}-{start + n - 1} of {samples}"
+                        idx = np.arange(start, start + chunk, dtype=np.uint32)
+                        idx[n:] = start  # pad the last chunk: same shape, rows dropped below
+                        idx = jax.device_put(idx, self._sharded)
+                        out = jax.device_get(compiled(point_key, idx, context))
+                        outs.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
+                        bar.update(n * max(n_rows, 1))
+                    run_s += time.perf_counter() - t1
+                    metrics = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+                    groups = [
+                        (
+                            {**point.coords, **point.rows[r]},
+                            {k: v[:, r] for k, v in metrics.items()},
+                        )
+                        for r in range(n_rows)
+                    ] or [(dict(point.coords), metrics)]
+                    for coords, group_metrics in groups:
+                        rows.append(self._table(experiment, coords, group_metrics, samples))
+                        along = self._along_rows(experiment, group_metrics)
+                        for k, v in group_metrics.items():
+                            if v.ndim > 1 and k not in along:
+                                arrays[f"{k}/{row0}"] = v
+                        row_coords.append(coords)
+                        row0 += 1
             bar.close()
         devices = self.devices
         return RunResult(
