@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import REPO
+from conftest import REPO, run_tntk
 
 from typicality_ntk import store
 
@@ -64,3 +64,10 @@ def test_the_readme_example_runs_from_two_files_outside_the_repository(tmp_path)
         exact = np.sum(1 / np.arange(1, d + 1)) / d
         sem = g.max_prob.std() / np.sqrt(len(g))
         assert abs(g.max_prob.mean() - exact) < 4 * sem, (d, g.max_prob.mean(), exact)
+
+    # redrawn without its module on PYTHONPATH: one line naming the module, exit 2
+    (run_dir,) = tmp_path.glob("outputs/runs/*/*-max_overlap")
+    plot = run_tntk(str(run_dir), cwd=tmp_path, tool="typicality_ntk.plot_cli")
+    assert plot.returncode == 2, plot.stderr
+    assert plot.stderr.startswith("error: module=max_overlap: cannot import the experiment")
+    assert plot.stderr.count("\n") == 1 and "PYTHONPATH" in plot.stderr
