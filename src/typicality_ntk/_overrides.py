@@ -106,6 +106,11 @@ def check_applicable(config, experiment, overrides: Sequence[str]) -> None:
                 f"experiment={name} does not use the {group} group (it uses: "
                 f"{', '.join(sorted(used)) or 'none'})",
             )
+    unused = dict(experiment.unused(config)) if experiment.unused is not None else {}
+    for key, line in {**{g: f"{g}={v}" for g, v in groups.items()}, **keys}.items():
+        hit = next((u for u in (key, key.split(".")[0]) if u in unused), None)
+        if hit is not None:
+            raise ConfigError(key, line.split("=", 1)[-1], unused[hit])
     asked = keys.get("optim.log_points")
     if "optim" in used and asked is not None:
         steps = config.optim.steps
