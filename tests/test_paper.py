@@ -1,8 +1,11 @@
-"""The main job end to end at tiny sizes: every job's entry and figure, the study's own figure."""
+"""The main job end to end at tiny sizes: every job's entry and figure, the study's own figure;
+every figure passes :func:`test_figures.figure_problems` (checked as the run saves it)."""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from conftest import run_tntk
 
@@ -14,12 +17,21 @@ def _nonempty(path):
     return path.is_file() and path.stat().st_size > 0
 
 
-def test_paper_at_tiny_scale_writes_every_entry_and_figure_then_reuses_them(tmp_path):
+def test_paper_at_tiny_scale_writes_every_entry_and_figure_then_reuses_them(tmp_path, monkeypatch):
     root = tmp_path / "store"
     args = ["experiment=paper", "scale=tiny", f"store.root={root}", "hydra.run.dir=run"]
-    first = run_tntk(*args, cwd=tmp_path, timeout=900)
+    checks = tmp_path / "figure_checks.jsonl"
+    monkeypatch.setenv("TNTK_FIGURE_CHECK", str(checks))
+    tests = str(Path(__file__).parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    first = run_tntk(*args, cwd=tmp_path, timeout=900, tool="figure_check_main")
     assert first.returncode == 0, first.stderr[-3000:]
     run = tmp_path / "run"
+    checked = [json.loads(line) for line in checks.read_text().splitlines()]
+    pngs = sorted(p.stem for p in run.rglob("*.png"))
+    assert sorted(c["stem"] for c in checked) == pngs  # every figure went through the check
+    problems = [f"{c['stem']}: {p}" for c in checked for p in c["problems"]]
+    assert problems == [], "\n".join(problems)
     record = json.loads((run / "study.json").read_text())
     assert sorted(record["entries"]) == sorted(NAMES)
     for label in NAMES:

@@ -2,11 +2,15 @@ r"""The correspondence figure: the paper's Table 1 drawn from both sides' stored
 
 Panel A, Page curve: S_vN(rho_A) and its deficit log dA - S against log dA / log sqrt(dA dB) at
 fixed dA dB, with Page's exact mean; the maximum sits at dA = dB (abscissa 1).
-Panel B, double descent: test loss against P / P*, with P* = kappa^2 n_L N fitted by ntk_spectrum
-(the interpolation threshold is at 1): the trained network at its last recorded step (entry
-``double_descent_network``), its linearisation at theta_0 trained as long (``..._linearized``),
-their t -> infinity limit, NTK regression (``..._ntk``), and random features
-(``double_descent``), each learner's final rows, diverged samples left out.
+Panel B, double descent: each learner's test loss against its OWN interpolation threshold.
+The trained network at its last recorded step (entry ``double_descent_network``), its
+linearisation at theta_0 trained as long (``..._linearized``) and their t -> infinity limit, NTK
+regression (``..._ntk``), train (or are the limits of training) all P parameters: abscissa P / P*
+with P* = kappa^2 n_L N, kappa from the ``ntk_spectrum`` fit (:func:`network_threshold`; the
+network's own Jacobians at init when the study has no ntk_spectrum entry). Random features
+(``double_descent``) train only the readout: abscissa P_readout / (n_L N). Each peak is the
+argmax of the mean test loss with its 68% bootstrap interval over samples (star and bar, and in
+the legend); diverged samples are left out and counted.
 Panel C, the two Wishart ratios on one axis: trace distance 1/2 ||rho_A - I/dA||_1 against
 c = dA / dB = dA^2 / (dA dB) (how many observables a subsystem offers against the bath), and the
 normalised lambda_min(K) n_L N / tr K against c = n_L N / P (constraints against parameters).
@@ -14,27 +18,53 @@ Panel D, spectra: dA lambda(rho_A) and lambda(K) n_L N / tr K against Marchenko-
 same c.
 
 Also writes ``correspondence.csv`` and ``correspondence.md``: per row of the paper's Table 1, the
-quantity measured on each side (for the double descent: the trained network's peak and the time
-it was measured at), and ``double_descent_time``: the network, its linearisation and NTK
-regression in training time, with the network - linearised gap.
+quantity measured on each side (for the double descent: every learner's peak in units of its
+threshold with its interval, the trained network's first, and the time it was measured at), and
+``double_descent_time``: the network, its linearisation and NTK regression in training time,
+with the network - linearised gap.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from typicality_ntk import store
-from typicality_ntk.ntk.threshold import fit_threshold
-from typicality_ntk.plot._common import mean_sem, new_figure, save_figure
-from typicality_ntk.plot.double_descent import final_rows, plot_double_descent_time
+from typicality_ntk.plot._common import (
+    diverged_note,
+    empty_panel,
+    legend_below,
+    mean_sem,
+    new_figure,
+    save_figure,
+)
+from typicality_ntk.plot.double_descent import (
+    final_rows,
+    plot_double_descent_time,
+    scaled_p_star,
+    threshold_fit,
+)
+from typicality_ntk.plot.peaks import peak_interval
 from typicality_ntk.quantum import theory
 
-__all__ = ["DD_ENTRIES", "plot_correspondence", "correspondence_table"]
+__all__ = [
+    "BY_P_STAR",
+    "DD_ENTRIES",
+    "correspondence_table",
+    "dd_peaks",
+    "network_threshold",
+    "plot_correspondence",
+]
+
+log = logging.getLogger("typicality_ntk")
+#: Bootstrap resamples of the peak locations (:func:`~typicality_ntk.plot.peaks.peak_interval`).
+PEAK_BOOT = 1000
 
 
 def _load(entries: Mapping[str, Path], label: str):
@@ -79,7 +109,7 @@ def _panel_page(ax, page: pd.DataFrame) -> dict:
         ylabel="nats",
         title=f"A  Page curve ({n_qubits} qubits)",
     )
-    ax.legend(fontsize=7)
+    legend_below(ax, ncol=2)
     return {"page_peak_d_a": int(stats["d_a"][i]), "page_peak_x": float(x[i])}
 
 
@@ -96,23 +126,93 @@ _DD_STYLE = {
     "ntk_regression": {"fmt": "^-", "c": "k", "label": r"$t\to\infty$ (NTK regression)"},
     "random_features": {"fmt": "D-", "c": "C2", "label": "random features"},
 }
+#: Learners whose threshold is the network's P* = kappa^2 n_L N (they train, or are the limits
+#: of training, all P parameters of the network); random features train only the readout, whose
+#: threshold is P_readout = n_L N.
+BY_P_STAR = ("network", "linearized", "ntk_regression")
 
 
-def _dd_tables(entries: Mapping[str, Path]) -> dict[str, pd.DataFrame]:
-    """learner -> its final rows (diverged samples dropped), from the study's entries."""
+@dataclass
+class DDLearner:
+    """One learner's final double-descent rows (diverged samples left out) and what was left out."""
+
+    rows: pd.DataFrame
+    n_diverged: int
+    n_runs: int
+
+
+def _dd_tables(entries: Mapping[str, Path]) -> dict[str, DDLearner]:
+    """learner -> its final rows (diverged samples dropped, counted), from the study's entries."""
     out = {}
     for label, learner in DD_ENTRIES.items():
         table, _ = _load(entries, label)
-        if table is None:
+        if table is None or table.empty:
             continue
         table = final_rows(table)
         if "learner" in table:  # an entry holds one learner; keep the one its label names
             table = table[table["learner"] == table["learner"].iloc[0]]
             learner = str(table["learner"].iloc[0])
+        n_runs = len(table.drop_duplicates(["n_params", "sample"]))
+        n_div = 0
         if "diverged" in table:
+            n_div = int((table["diverged"] != 0).sum())
             table = table[table["diverged"] == 0]
-        if len(table) and learner not in out:
-            out[learner] = table
+        if learner not in out:
+            out[learner] = DDLearner(table, n_div, n_runs)
+    return out
+
+
+def _constraints(rows: pd.DataFrame) -> int:
+    return int(rows["n_outputs"].iloc[0]) * int(rows["n_train"].iloc[0])
+
+
+def network_threshold(
+    ntk: pd.DataFrame | None, dd: Mapping[str, DDLearner]
+) -> tuple[float, float, float, str, float]:
+    """(P*, lo, hi, source, kappa) for the double-descent data's n_L N: P* = kappa^2 n_L N
+    (:func:`~typicality_ntk.plot.double_descent.scaled_p_star`), kappa from the ``ntk_spectrum``
+    fit when the study has one, else from the trained network's own sigma_min(J~) at init; NaN
+    and source ``""`` without either. The one P* of the figure, the table and the log lines."""
+    nan = float("nan")
+    learner = next((lrn for lrn in BY_P_STAR if lrn in dd and len(dd[lrn].rows)), None)
+    if learner is None:
+        return nan, nan, nan, "", nan
+    n_dd = _constraints(dd[learner].rows)
+    fit, source = None, ""
+    if ntk is not None:
+        fit, source = threshold_fit(ntk, _constraints(ntk)), "ntk_spectrum"
+    if fit is None and "network" in dd and len(dd["network"].rows):
+        fit, source = threshold_fit(dd["network"].rows, n_dd), "the network's own Jacobians"
+    if fit is None:
+        return nan, nan, nan, "", nan
+    return (*scaled_p_star(fit, n_dd), source, fit.kappa)
+
+
+def dd_peaks(dd: Mapping[str, DDLearner], p_star: float) -> dict[str, dict]:
+    """Per learner: its threshold (``p_star`` for :data:`BY_P_STAR`, n_L N of its readout for
+    random features; n_L N also when ``p_star`` is NaN), the peak P / threshold with its 68%
+    bootstrap interval over samples (:func:`~typicality_ntk.plot.peaks.peak_interval`), the
+    peak's test loss and the step it is measured at."""
+    out = {}
+    for learner, d in dd.items():
+        if d.rows.empty:
+            out[learner] = {"peak": None, "threshold": float("nan"), "threshold_name": ""}
+            continue
+        n = _constraints(d.rows)
+        by_p_star = learner in BY_P_STAR and np.isfinite(p_star)
+        threshold = p_star if by_p_star else float(n)
+        name = "P*" if by_p_star else ("n_L N" if learner not in BY_P_STAR else "n_L N (no P*)")
+        peak = peak_interval(d.rows, x="n_params", y="test_loss")
+        out[learner] = {
+            "peak": peak.scaled(threshold) if peak is not None else None,
+            "peak_n_params": peak.peak if peak is not None else float("nan"),
+            "threshold": threshold,
+            "threshold_name": name,
+            "test_loss": float(d.rows.loc[d.rows["n_params"] == peak.peak, "test_loss"].mean())
+            if peak is not None
+            else float("nan"),
+            "step": int(d.rows["step"].max()) if "step" in d.rows else -1,
+        }
     return out
 
 
@@ -120,7 +220,7 @@ def _time_figure(entries: Mapping[str, Path], outdir: Path) -> list[Path]:
     """The double descent in training time of the study's network, linearised and NTK-regression
     entries together (:func:`~typicality_ntk.plot.double_descent.plot_double_descent_time`)."""
     tables = [_load(entries, label)[0] for label in list(DD_ENTRIES)[:3]]
-    tables = [t for t in tables if t is not None]
+    tables = [t for t in tables if t is not None and len(t)]
     if not tables:
         return []
     table = pd.concat(tables, ignore_index=True)
@@ -136,77 +236,86 @@ def _time_figure(entries: Mapping[str, Path], outdir: Path) -> list[Path]:
 
 
 def _when(table: pd.DataFrame, learner: str) -> str:
-    if learner not in ("network", "linearized"):
+    if learner not in ("network", "linearized") or "step" not in table or table.empty:
         return ""
     name = "gd" if learner == "linearized" else str(table.get("optim.name", pd.Series(["?"]))
                                                      .iloc[0])  # fmt: skip
     return f"t = {int(table['step'].max())} {name} steps"
 
 
-def _panel_double_descent(ax, dd: Mapping[str, pd.DataFrame], p_star: float | None) -> dict:
-    ax.set_title("B  double descent")
+def _panel_double_descent(
+    ax, dd: Mapping[str, DDLearner], peaks: Mapping[str, dict], p_star: float, source: str
+) -> None:
+    ax.set_title("B  double descent, each learner at its own threshold", fontsize=10)
     if not dd:
-        ax.text(0.5, 0.5, "no double_descent entry", ha="center", transform=ax.transAxes)
-        return {}
-    out = {}
-    first = next(iter(dd.values()))
-    n = int(first["n_outputs"].iloc[0]) * int(first["n_train"].iloc[0])
-    scale = p_star if p_star else n
-    for learner in [lrn for lrn in _DD_STYLE if lrn in dd] + [k for k in dd if k not in _DD_STYLE]:
-        grp = dd[learner]
+        empty_panel(ax, "no double_descent entry")
+        return
+    order = [lrn for lrn in _DD_STYLE if lrn in dd] + [k for k in dd if k not in _DD_STYLE]
+    for learner in order:
+        d, pk = dd[learner], peaks[learner]
         style = _DD_STYLE.get(learner, {"fmt": "o-", "c": "C4", "label": learner})
-        stats = mean_sem(grp, "n_params", "test_loss")
-        x = stats["n_params"] / scale
-        when = _when(grp, learner)
+        note = diverged_note(d.n_diverged, d.n_runs)
+        when = _when(d.rows, learner)
         label = style["label"] + (f" ({when})" if when else "")
-        ax.errorbar(x, stats["mean"], yerr=stats["sem"], fmt=style["fmt"], ms=3, c=style["c"],
-                    lw=1, capsize=1.5, label=label)  # fmt: skip
-        j = int(np.argmax(stats["mean"]))
-        ax.plot(x[j], stats["mean"][j], "*", ms=11, c=style["c"])
-        out[f"dd_peak_over_p_star[{learner}]"] = float(x[j]) if p_star else float("nan")
-        out[f"dd_peak_n_params[{learner}]"] = int(stats["n_params"][j])
-        out[f"dd_peak_test_loss[{learner}]"] = float(stats["mean"][j])
-        out[f"dd_peak_step[{learner}]"] = int(grp["step"].max()) if "step" in grp else -1
-    ax.axvline(1.0, c="k", lw=0.6, ls=":", label=r"$P = P^*$" if p_star else r"$P = n_L N$")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel=r"$P / P^*$" if p_star else r"$P / (n_L N)$",
-        ylabel="mean test loss",
-    )
-    ax.legend(fontsize=6.5, loc="upper left", framealpha=0.8)
-    return out
+        if pk["peak"] is None:
+            ax.plot([], [], style["fmt"], c=style["c"], label=f"{label}: {note or 'no data'}")
+            continue
+        stats = mean_sem(d.rows, "n_params", "test_loss")
+        x = stats["n_params"] / pk["threshold"]
+        p = pk["peak"]
+        unit = "$P/P^*$" if pk["threshold_name"] == "P*" else r"$P/(n_L N)$"
+        label += f"\n  peak at {unit} = {p.text()}"
+        if note:
+            label += f"; {note}"
+        ax.errorbar(x, stats["mean"], yerr=stats["sem"].fillna(0), fmt=style["fmt"], ms=3,
+                    c=style["c"], lw=1, capsize=1.5, label=label)  # fmt: skip
+        ax.errorbar(p.peak, pk["test_loss"], xerr=[[p.peak - p.lo], [p.hi - p.peak]], fmt="*",
+                    ms=11, c=style["c"], capsize=3, elinewidth=1.5)  # fmt: skip
+    ax.axvline(1.0, c="k", lw=0.6, ls=":", label="threshold (abscissa 1)")
+    if np.isfinite(p_star):
+        xlabel = (rf"$P/P^*$, $P^*=\kappa^2 n_L N$ = {p_star:.3g} ({source});"
+                  "\n" r"random features: $P_{\rm readout}/(n_L N)$")  # fmt: skip
+    else:
+        xlabel = r"$P/(n_L N)$ (no threshold fit)"
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="mean test loss")
+    legend_below(ax)
 
 
 def _panel_ratios(ax, page: pd.DataFrame, ntk: pd.DataFrame | None) -> dict:
     page = page.assign(c=page["d_a"] / page["d_b"])
-    stats = mean_sem(page, "c", "trace_distance")
-    ax.errorbar(stats["c"], stats["mean"], yerr=stats["sem"], fmt="o", ms=3.5, c="C0")
+    stats = mean_sem(page, ["c", "d_a", "d_b"], "trace_distance").sort_values("c")
+    ax.errorbar(stats["c"], stats["mean"], yerr=stats["sem"], fmt="o", ms=3.5, c="C0",
+                label=r"$\frac{1}{2}\|\rho_A - I/d_A\|_1$, Haar states")  # fmt: skip
     ax.plot(
         stats["c"],
-        [theory.mp_trace_distance(a, b) for a, b in page[["d_a", "d_b"]].drop_duplicates().values],
-        "-",
-        c="C0",
-        lw=1,
-    )
+        [theory.mp_trace_distance(a, b) for a, b in zip(stats["d_a"], stats["d_b"], strict=True)],
+        "-", c="C0", lw=1, label="its Marchenko-Pastur value",
+    )  # fmt: skip
     ax.set(
         xscale="log",
+        yscale="log",
         xlabel=r"$c$:  $d_A/d_B$ (quantum),  $n_L N / P$ (NTK)",
         title="C  two Wishart ratios",
     )
     ax.set_ylabel(r"$\frac{1}{2}\|\rho_A - I/d_A\|_1$", color="C0")
     ax.axvline(1.0, c="k", lw=0.6, ls=":")
-    out = {}
+    handles, labels = ax.get_legend_handles_labels()
     if ntk is not None:
         twin = ax.twinx()
-        ok = ntk[ntk["c"] < 1]
+        ok = ntk[(ntk["c"] < 1) & (ntk["lambda_min_normalized"] > 0)]
         s = mean_sem(ok, "c", "lambda_min_normalized")
-        twin.errorbar(s["c"], s["mean"], yerr=s["sem"], fmt="s", ms=3, c="C3")
-        grid = np.geomspace(s["c"].min(), min(s["c"].max(), 0.999), 100)
-        twin.plot(grid, (1 - np.sqrt(grid)) ** 2, "--", c="C3", lw=1)
+        twin.errorbar(s["c"], s["mean"], yerr=s["sem"].fillna(0), fmt="s", ms=3, c="C3",
+                      label=r"$\lambda_{\min}(K)\,n_L N/\mathrm{tr}K$, NTK at init")  # fmt: skip
+        if len(s):
+            grid = np.geomspace(s["c"].min(), min(s["c"].max(), 0.999), 100)
+            twin.plot(grid, (1 - np.sqrt(grid)) ** 2, "--", c="C3", lw=1,
+                      label=r"MP lower edge $(1-\sqrt{c})^2$")  # fmt: skip
         twin.set_yscale("log")
         twin.set_ylabel(r"$\lambda_{\min}(K)\, n_L N / \mathrm{tr} K$", color="C3")
-    return out
+        h2, l2 = twin.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    legend_below(ax, handles, labels)
+    return {}
 
 
 def _panel_spectra(ax, mp_arrays, ntk_norm: dict[int, np.ndarray], n: int | None) -> dict:
@@ -217,34 +326,34 @@ def _panel_spectra(ax, mp_arrays, ntk_norm: dict[int, np.ndarray], n: int | None
         x = spectra[c].ravel()
         lo, hi = theory.mp_edges(c)
         bins = np.linspace(0, hi * 1.15, 50)
-        ax.hist(x, bins=bins, density=True, histtype="step", color=f"C{i}", label=f"dA λ, c={c:g}")
-        xs = np.linspace(lo, hi, 300)
-        ax.plot(xs, theory.mp_density(xs, c), c=f"C{i}", lw=1)
+        ax.hist(x, bins=bins, density=True, histtype="step", color=f"C{i}",
+                label=rf"$d_A\lambda(\rho_A)$, c={c:g}")  # fmt: skip
         if ntk_norm and n:
             p = min(ntk_norm, key=lambda q: abs(np.log(n / q / c)))
             e = ntk_norm[p].ravel()
-            ax.hist(
-                e,
-                bins=bins,
-                density=True,
-                histtype="stepfilled",
-                alpha=0.25,
-                color=f"C{i}",
-                label=f"NTK, c={n / p:.2g}",
-            )
+            ax.hist(e, bins=bins, density=True, histtype="stepfilled", alpha=0.25,
+                    color=f"C{i}", label=f"NTK eigenvalues, c={n / p:.2g}")  # fmt: skip
+        xs = np.linspace(lo, hi, 300)
+        ax.plot(xs, theory.mp_density(xs, c), c=f"C{i}", lw=1.5, zorder=4,
+                label=f"Marchenko-Pastur, c={c:g}")  # fmt: skip
     ax.set(xlabel="eigenvalue / mean eigenvalue", ylabel="density")
-    ax.legend(fontsize=7)
+    legend_below(ax, ncol=2)
     return out
 
 
 def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
-    """Rows of the paper's Table 1 with what each side measured (NaN where not run); the
-    double-descent row reports the trained network's peak and the training time it was measured
-    at (``dd_peak_first_what``), with the other learners' peaks on rows of their own."""
+    """Rows of the paper's Table 1 with what each side measured (NaN where not run).
+
+    The double-descent row reports the trained network's peak in units of P* and the training
+    time it was measured at (``dd_peak_first_what``); the other learners' peaks follow on rows of
+    their own, each in units of its own threshold (random features: n_L N of the readout).
+    ``ntk_lo`` and ``ntk_hi`` hold the peaks' 68% bootstrap intervals (NaN elsewhere).
+    """
 
     def g(key):
         return measured.get(key, float("nan"))
 
+    nan = float("nan")
     rows = [
         (
             "Haar state on a shell <-> random initialisation",
@@ -252,6 +361,8 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
             g("purity_over_lubkin"),
             "relative train loss at the widest net",
             g("lazy_relative_train_loss"),
+            nan,
+            nan,
         ),
         (
             "typicality <-> global minima near theta_0",
@@ -259,6 +370,8 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
             g("typicality_var_ratio"),
             "||theta_T - theta_0|| / ||theta_0|| at the widest net",
             g("lazy_param_change"),
+            nan,
+            nan,
         ),
         (
             "rho_A normalised Wishart <-> K = J J^T Wishart-type",
@@ -266,25 +379,48 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
             g("mp_ks"),
             "kappa of sigma_min(J) = sigma (sqrt P - kappa sqrt(n_L N))",
             g("kappa"),
-        ),
-        (
-            "Page peak at dA = dB <-> double-descent peak at P*",
-            "measured peak: log dA / log sqrt(dA dB)",
-            g("page_peak_x"),
-            f"measured peak: P / P* ({measured.get('dd_peak_first_what', 'first learner')})",
-            g("dd_peak_first"),
+            nan,
+            nan,
         ),
     ]
-    nan = float("nan")
-    for learner, what in (
-        ("linearized", "its linearisation at theta_0, trained as long"),
-        ("ntk_regression", "t -> infinity (NTK regression)"),
-        ("random_features", "random features (readout only)"),
-    ):
-        key = f"dd_peak_over_p_star[{learner}]"
-        if key in measured and measured.get("dd_peak_first_learner") != learner:
-            rows.append(("  (same row)", "", nan, f"measured peak: P / P*, {what}", g(key)))
-    return pd.DataFrame(rows, columns=["paper_row", "quantum", "quantum_value", "ntk", "ntk_value"])
+    first = measured.get("dd_peak_first_learner")
+    peak_row = (
+        "Page peak at dA = dB <-> double-descent peak at P*",
+        "measured peak: log dA / log sqrt(dA dB)",
+        g("page_peak_x"),
+    )
+    if first is None:
+        rows.append((*peak_row, "measured peak: P / P*", nan, nan, nan))
+    what = {
+        "network": "trained network",
+        "linearized": "its linearisation at theta_0, trained as long",
+        "ntk_regression": "t -> infinity (NTK regression)",
+        "random_features": "random features (readout only)",
+    }
+    order = [first] + [lrn for lrn in what if lrn != first] if first else []
+    for i, learner in enumerate(order):
+        key = f"dd_peak_over_threshold[{learner}]"
+        if key not in measured:
+            continue
+        unit = measured.get(f"dd_threshold_name[{learner}]", "P*")
+        unit = (
+            "P / P*"
+            if unit == "P*"
+            else "P_readout / (n_L N)"
+            if unit == "n_L N"
+            else "P / " + unit
+        )
+        label = what.get(learner, learner)
+        if learner == first:
+            label = str(measured.get("dd_peak_first_what", label))
+        ntk_text = f"measured peak: {unit}, {label}"
+        head = peak_row if i == 0 else ("  (same row)", "", nan)
+        rows.append((*head, ntk_text, g(key), g(f"dd_peak_lo[{learner}]"),
+                     g(f"dd_peak_hi[{learner}]")))  # fmt: skip
+    return pd.DataFrame(
+        rows, columns=["paper_row", "quantum", "quantum_value", "ntk", "ntk_value", "ntk_lo",
+                       "ntk_hi"],
+    )  # fmt: skip
 
 
 def _measure_extra(entries, measured: dict) -> None:
@@ -318,30 +454,60 @@ def plot_correspondence(entries: Mapping[str, Path], config: dict, outdir: Path)
     ntk, ntk_arrays = _load(entries, "ntk_spectrum")
     dd = _dd_tables(entries)
     measured: dict = {}
-    ntk_norm, n, p_star = {}, None, None
-    if ntk is not None:
+    ntk_norm, n = {}, None
+    if ntk is not None and len(ntk):
         ntk, ntk_norm = _ntk_normalised(ntk, ntk_arrays)
-        n = int(ntk["n_outputs"].iloc[0]) * int(ntk["n_train"].iloc[0])
-        try:
-            fit = fit_threshold(ntk, n=n)
+        n = _constraints(ntk)
+        fit = threshold_fit(ntk, n)
+        if fit is not None:
             measured["kappa"] = fit.kappa
-            if dd:  # P* for the double-descent data's own n_L N, same kappa
-                one = next(iter(dd.values()))
-                n_dd = int(one["n_outputs"].iloc[0]) * int(one["n_train"].iloc[0])
-                p_star = fit.kappa**2 * n_dd
-                measured["p_star_double_descent"] = p_star
-        except ValueError:
-            pass
-    fig, ax = new_figure(2, 2, size=(4.8, 3.8))
-    if page is not None:
+    else:
+        ntk = None
+    p_star, p_lo, p_hi, source, kappa = network_threshold(ntk, dd)
+    if np.isfinite(p_star):
+        measured.update(p_star_double_descent=p_star, p_star_lo=p_lo, p_star_hi=p_hi,
+                        p_star_source=source, kappa_double_descent=kappa)  # fmt: skip
+    peaks = dd_peaks(dd, p_star)
+    fig, ax = new_figure(2, 2, size=(5.2, 4.6))
+    if page is not None and len(page):
         measured.update(_panel_page(ax[0], page))
         measured.update(_panel_ratios(ax[2], page, ntk))
-    dd_out = _panel_double_descent(ax[1], dd, p_star)
-    measured.update(dd_out)
-    if dd:  # the trained network's peak, at its training time (else the first learner's)
-        learner = "network" if "network" in dd else next(iter(dd))
-        measured["dd_peak_first"] = dd_out[f"dd_peak_over_p_star[{learner}]"]
-        when = _when(dd[learner], learner)
+    else:
+        empty_panel(ax[0], "no page_curve entry")
+        empty_panel(ax[2], "no page_curve entry")
+    _panel_double_descent(ax[1], dd, peaks, p_star, source)
+    for learner, pk in peaks.items():
+        d = dd[learner]
+        measured[f"dd_n_diverged[{learner}]"] = d.n_diverged
+        measured[f"dd_n_runs[{learner}]"] = d.n_runs
+        if pk["peak"] is None:
+            log.warning("correspondence: %s: %s; no peak", learner,
+                        diverged_note(d.n_diverged, d.n_runs) or "no rows")  # fmt: skip
+            continue
+        p = pk["peak"]
+        measured[f"dd_peak_over_threshold[{learner}]"] = p.peak
+        measured[f"dd_peak_median[{learner}]"] = p.median
+        measured[f"dd_peak_lo[{learner}]"] = p.lo
+        measured[f"dd_peak_hi[{learner}]"] = p.hi
+        measured[f"dd_threshold[{learner}]"] = pk["threshold"]
+        measured[f"dd_threshold_name[{learner}]"] = pk["threshold_name"]
+        measured[f"dd_peak_n_params[{learner}]"] = int(pk["peak_n_params"])
+        measured[f"dd_peak_test_loss[{learner}]"] = pk["test_loss"]
+        measured[f"dd_peak_step[{learner}]"] = pk["step"]
+        unit = "P/P*" if pk["threshold_name"] == "P*" else "P/(n_L N)"
+        note = diverged_note(d.n_diverged, d.n_runs)
+        log.info(
+            "correspondence: %s peak at %s = %s, bootstrap over %d samples per width "
+            "(threshold %s = %.4g%s)%s", learner, unit, p.text(), p.n_samples,
+            pk["threshold_name"], pk["threshold"],
+            f", kappa = {kappa:.4g} from {source}" if pk["threshold_name"] == "P*" else "",
+            f"; {note}" if note else "",
+        )  # fmt: skip
+    with_peak = [lrn for lrn in ("network", *peaks) if lrn in peaks and peaks[lrn]["peak"]]
+    if with_peak:  # the trained network's peak, at its training time (else the first learner's)
+        learner = with_peak[0]
+        when = _when(dd[learner].rows, learner)
+        measured["dd_peak_first"] = measured[f"dd_peak_over_threshold[{learner}]"]
         measured["dd_peak_first_learner"] = learner
         measured["dd_peak_first_what"] = (
             f"trained network at {when}" if learner == "network" else learner
@@ -353,14 +519,35 @@ def plot_correspondence(entries: Mapping[str, Path], config: dict, outdir: Path)
     table.to_csv(outdir / "correspondence.csv", index=False)
     lines = ["| paper (Table 1) | quantum | value | NTK | value |", "|---|---|---|---|---|"]
 
-    def fmt(v: float) -> str:
-        return "" if not np.isfinite(v) else f"{v:.4g}"
+    def fmt(v: float, lo: float = float("nan"), hi: float = float("nan")) -> str:
+        if not np.isfinite(v):
+            return ""
+        return f"{v:.4g}" + (
+            f" [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+        )
 
     for r in table.itertuples(index=False):
         lines.append(
             f"| {r.paper_row} | {r.quantum} | {fmt(r.quantum_value)} | {r.ntk} "
-            f"| {fmt(r.ntk_value)} |"
+            f"| {fmt(r.ntk_value, r.ntk_lo, r.ntk_hi)} |"
         )
+    lines.append("")
+    lines.append(
+        "Peaks: the argmax over P of the mean test loss over samples; [lo, hi] is its 68% "
+        "bootstrap interval (16th-84th percentile of the argmax when the samples of each width "
+        f"are resampled with replacement, {PEAK_BOOT} resamples, numpy Generator seed 0)."
+    )
+    if np.isfinite(p_star):
+        lines.append(
+            f"P* = kappa^2 n_L N = {p_star:.4g} [{p_lo:.3g}, {p_hi:.3g}] (95% bootstrap of the "
+            f"fit) with kappa = {kappa:.4g} from {source}, for the network, its linearisation "
+            "and NTK regression; random features against n_L N, the number of their readout "
+            "parameters at which they interpolate."
+        )
+    notes = [f"{lrn}: {diverged_note(d.n_diverged, d.n_runs)}" for lrn, d in dd.items()
+             if d.n_diverged]  # fmt: skip
+    if notes:
+        lines.append("Diverged trainings: " + "; ".join(notes) + ".")
     (outdir / "correspondence.md").write_text("\n".join(lines) + "\n")
     numbers = {k: float(v) for k, v in measured.items() if not isinstance(v, str)}
     (outdir / "correspondence_measured.json").write_text(

@@ -77,7 +77,10 @@ def plot_ntk_spectrum(table: pd.DataFrame, arrays, config: dict, outdir: Path) -
             fit.kappa, fit.kappa_lo, fit.kappa_hi, fit.sigma, fit.p_star, fit.p_star_ratio,
         )  # fmt: skip
     ax[0].axvline(1.0, color="0.5", ls=":", lw=1)
-    ax[0].set(xscale="log", yscale="log", xlabel=r"$P/(n_L N)$", title=f"$n_L N$ = {n}")
+    ax[0].set(
+        xscale="log", yscale="log", xlabel=r"$P/(n_L N)$", title=f"$n_L N$ = {n}",
+        ylabel=r"$\lambda_{\min}(K)\,n_L N/\mathrm{tr}K$",
+    )  # fmt: skip
     ax[0].legend(fontsize=7)
 
     available = np.array(sorted(eigs), float)
