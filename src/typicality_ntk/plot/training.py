@@ -10,7 +10,14 @@ import pandas as pd
 from matplotlib.ticker import NullLocator
 
 from typicality_ntk.ntk.train import log_spaced_steps
-from typicality_ntk.plot._common import mean_sem, new_figure, save_figure
+from typicality_ntk.plot._common import (
+    diverged_note,
+    empty_panel,
+    legend_below,
+    mean_sem,
+    new_figure,
+    save_figure,
+)
 
 __all__ = ["plot_lazy_training", "width_slope"]
 
@@ -72,8 +79,10 @@ def plot_lazy_training(table: pd.DataFrame, arrays, config: dict, outdir: Path) 
     Panels: relative train loss L(theta_T)/L(theta_0); |theta_T - theta_0|/|theta_0| with its
     fitted log-log slope and the width^(-1/2) reference; the relative NTK change (same); the gaps
     between the trained net and its linearisation / kernel regression on the test set; the mean
-    loss curves L(theta_t)/L(theta_0) per width; the test losses of the net, the linearised net and
-    kernel regression. Diverged samples are left out (and counted in the title).
+    loss curves L(theta_t)/L(theta_0) per width against the training time lr * t when the entry
+    records each width's ``lr`` (else against the step); the test losses of the net, the
+    linearised net and kernel regression. Diverged samples are left out (and counted in the
+    title); when all diverged, the panels say so.
     """
     widths = table.drop_duplicates("width")["width"].to_numpy()  # point order
     diverged = table["diverged"].to_numpy() != 0
@@ -81,14 +90,19 @@ def plot_lazy_training(table: pd.DataFrame, arrays, config: dict, outdir: Path) 
     fig, ax = new_figure(2, 3, size=(4.0, 3.3))
     optim = config.get("optim", {}) if isinstance(config, dict) else {}
     name = optim.get("name", "?")
+    lr = f"lr={optim.get('lr', '?')}"
+    if "lr" in table and table["lr"].notna().any():
+        lrs = np.unique(table["lr"].dropna().to_numpy(float))
+        lr = f"lr={lrs[0]:.3g}" if len(lrs) == 1 else f"lr={lrs.min():.3g}-{lrs.max():.3g} by width"
+    note = diverged_note(int(diverged.sum()), len(table))
     fig.suptitle(
-        f"lazy training ({name}, lr={optim.get('lr', '?')}, N={int(table['n_train'].iloc[0])}); "
-        f"diverged: {int(diverged.sum())}/{len(table)} samples",
+        f"lazy training ({name}, {lr}, N={int(table['n_train'].iloc[0])})"
+        + (f"; {note}" if note else ""),
         fontsize=9,
     )
     if good.empty:
         for a in ax:
-            a.text(0.5, 0.5, "every sample diverged", ha="center", transform=a.transAxes)
+            empty_panel(a, note)
         return save_figure(fig, outdir, "lazy_training")
 
     _errorbar(ax[0], mean_sem(good, "width", "relative_train_loss"))
@@ -111,6 +125,10 @@ def plot_lazy_training(table: pd.DataFrame, arrays, config: dict, outdir: Path) 
 
     steps = int(optim.get("steps", 0))
     curves = _loss_curves(arrays, widths)
+    width_lr = {}  # width -> its learning rate, when the entry records it (column ``lr``)
+    if "lr" in table and table["lr"].notna().all():
+        width_lr = table.groupby("width")["lr"].first().to_dict()
+    lo = np.inf
     for p, w in enumerate(widths):
         if w not in curves:
             continue
@@ -127,10 +145,15 @@ def plot_lazy_training(table: pd.DataFrame, arrays, config: dict, outdir: Path) 
         )
         if t.shape[0] != rel.shape[1]:
             t = np.arange(rel.shape[1])
+        lr_w = width_lr.get(w, np.nan)
+        if np.isfinite(lr_w):  # continuous time lr * step: widths with different rates compare
+            t = lr_w * t
+            lo = min(lo, lr_w)
         ax[4].plot(t, rel.mean(axis=0), color=f"C{p % 10}", lw=1.2, label=f"width {w}")
-    ax[4].set_xscale("symlog", linthresh=1)
-    ax[4].set(yscale="log", xlabel="step", ylabel="L(θ_t) / L(θ_0)", title="loss curves")
-    ax[4].legend(fontsize=7)
+    ax[4].set_xscale("symlog", linthresh=lo if np.isfinite(lo) else 1)
+    xlabel = r"training time $\eta\,t$ (lr $\times$ step)" if width_lr else "step"
+    ax[4].set(yscale="log", xlabel=xlabel, ylabel="L(θ_t) / L(θ_0)", title="loss curves")
+    legend_below(ax[4], ncol=2)
 
     for column, label in (
         ("test_loss", "net f(θ_T)"),
