@@ -7,8 +7,8 @@ point's width (``model.*``). Four learners (``learner``), on the same data and, 
 ``seed`` and widths, the same theta_0 (run them one by one and compare sample by sample):
 
 * ``network``: the full MLP trained from theta_0 (optax: ``optim.name`` gd/sgd/adam/lbfgs,
-  ``optim.lr``, ``optim.steps``, early stop at ``optim.loss_tol`` x the initial loss); P = all
-  parameters. Recorded at every recorded step (below), inside the one training loop.
+  ``optim.lr`` (below), ``optim.steps``, early stop at ``optim.loss_tol`` x the initial loss);
+  P = all parameters. Recorded at every recorded step (below), inside the one training loop.
 * ``linearized``: the network's linearisation at theta_0 (paper Eq. 4) trained by the same
   full-batch gradient descent (``optim=gd`` only: ``optim.lr``), in closed form at every recorded
   step from the eigendecomposition of the empirical NTK (exact discrete GD,
@@ -28,7 +28,23 @@ network grows with ``step`` towards the ``ntk_regression`` one. The closed-form 
 (``random_features``, ``ntk_regression``: t -> infinity limits) have one row per (width, sample),
 with ``step = optim.steps``: for every learner the final rows are ``d[d.step == d.step.max()]``
 (with the same ``optim.steps``, also in a table holding several learners), one per (width,
-sample), as before time was an axis.
+sample), as before time was an axis. The continuous time is ``time = lr * step`` (column
+``time``): GD with step ``lr`` on ``L = 1/2 mean |f - y|^2`` follows the gradient flow
+``d theta / d time = -grad L`` to first order in ``lr``, so runs with different rates compare at
+equal ``time``.
+
+Learning rate (``optim.lr``, column ``lr``): a number is used as given, at every width.
+``optim.lr=auto`` (gd/sgd) gives each width one rate shared by its samples, ``lr(width) =
+LR_SAFETY * 2 B / max_i Lambda_B(theta_0^(i))``
+(:func:`~typicality_ntk.ntk.train.auto_learning_rate`; ``B`` = N for gd, the batch for sgd):
+``Lambda_B`` bounds ``lambda_max`` of the B-example blocks of ``K_0 + ridge I`` at the
+initialisation theta_0^(i) of sample i, for the samples the runner will draw (their keys
+re-derived: :func:`~typicality_ntk.ntk.from_config.runner_sample_keys`), so GD on every sample's
+linearised network is stable (``lr sharpness <= 2 LR_SAFETY``). It is computed once before the
+sweep, one program vmapped over every (width, sample) with ``K_0`` of the masked network of the
+largest width; every learner gets it (the closed-form ones for their ``time``), so with the same
+widths, samples and seed the learners share theta_0 and lr. With ``auto``, a width's rate depends
+on how many samples it has (the max is over them).
 
 The learners are library code (:mod:`typicality_ntk.ntk.learners`, with their math), as are the
 width-sweep modes (:mod:`typicality_ntk.ntk.width_sweep`); this module holds what is double
@@ -37,7 +53,8 @@ descent: its keys, its points (one per program, widths as row groups) and its on
 Own keys (defaults in brackets): ``learner`` [random_features], ``ridge``
 [0.0], ``sweep.mode`` [auto], plus ``model.*`` (``model.widths`` is the sweep), ``data.*``
 (``n_train``, ``n_test``, ``label_noise``, ...) and ``optim.*`` (network and linearized; the
-closed-form learners read ``optim.steps`` for their ``step`` only), e.g. ``tntk
+closed-form learners read ``optim.steps`` and ``optim.lr`` for their ``step`` and ``time``
+only), e.g. ``tntk
 experiment=double_descent learner=network optim.steps=100000`` or ``learner=ntk_regression
 ridge=1e-3 sweep.mode=masked``.
 
@@ -53,7 +70,8 @@ Columns (see ``COLUMNS``):
   ``n_outputs`` (n_L), ``n_train`` (N); ``sample``: the initialisation.
 * ``step``: the training step t of the row (see Time above; ``optim.steps`` for the closed-form
   learners). The runner lays the recorded steps out as rows
-  (:class:`~typicality_ntk.sweep.RowAxis`).
+  (:class:`~typicality_ntk.sweep.RowAxis`). ``time``: ``lr * step``. ``lr``: the row's learning
+  rate (per width; see Learning rate above).
 * per step: ``train_loss``, ``test_loss``: L on the training set (noisy labels) and the test set
   (clean) at step t. ``test_error``: synthetic data: relative MSE ``sum (f - y)^2 / sum y^2`` on
   the test set (1 for f = 0); digits: the misclassification rate (argmax over the 10 outputs, or
@@ -68,6 +86,9 @@ Columns (see ``COLUMNS``):
   sigma_min_j^2`` when P >= n_L N); ``sigma_min_j_normalized``: of J scaled to unit mean-square
   entries, as in ``ntk_spectrum`` (what :func:`~typicality_ntk.ntk.threshold.fit_threshold` fits
   to get kappa and P* = kappa^2 n_L N).
+* ``sharpness``: ``lambda_max / N`` of the learner's kernel at theta_0 (for the NTK: the top
+  eigenvalue of the Gauss-Newton Hessian ``J^T J / N``; GD on the linearised network is stable
+  iff ``lr sharpness < 2``).
 * ``condition_number``: ``lambda_max / lambda_kept`` with ``lambda_kept`` the smallest kernel
   eigenvalue the learner keeps (above the pseudo-inverse cut-off ``size eps lambda_max``): the
   conditioning of the least-squares problem it solves, on both sides of the threshold (ridge not
@@ -95,10 +116,16 @@ import numpy as np
 
 from typicality_ntk.config import Config, check_choice, require
 from typicality_ntk.errors import ConfigError
-from typicality_ntk.ntk.from_config import check_full_batch, dataset
+from typicality_ntk.ntk.from_config import (
+    check_full_batch,
+    dataset,
+    lr_batch_size,
+    runner_sample_keys,
+)
 from typicality_ntk.ntk.learners import (
     LEARNERS,
     TIME_RESOLVED,
+    init_kernel_bound,
     linearized,
     ntk_regression,
     prediction_error,
@@ -107,7 +134,7 @@ from typicality_ntk.ntk.learners import (
     tree_norm,
 )
 from typicality_ntk.ntk.masked import MaskedMLP, n_params_mlp
-from typicality_ntk.ntk.train import mse_loss
+from typicality_ntk.ntk.train import auto_learning_rate, mse_loss
 from typicality_ntk.ntk.width_sweep import SWEEP_MODES, choose_mode, padded_widths, width_costs
 from typicality_ntk.plot.double_descent import peak_summary, plot_double_descent
 from typicality_ntk.sweep import Experiment, Point, RowAxis, real_dtype
@@ -135,6 +162,8 @@ COLUMNS = (
     "n_train",
     "sample",
     "step",
+    "time",
+    "lr",
     "train_loss",
     "test_loss",
     "test_error",
@@ -142,12 +171,13 @@ COLUMNS = (
     "lambda_min",
     "sigma_min_j",
     "sigma_min_j_normalized",
+    "sharpness",
     "condition_number",
     "steps_taken",
     "diverged",
 )
 #: The metrics recorded at each step (one row per recorded step; the others are per sample).
-STEP_METRICS = ("train_loss", "test_loss", "test_error", "param_change")
+STEP_METRICS = ("time", "train_loss", "test_loss", "test_error", "param_change")
 
 
 # -- config: the keys this experiment owns ----------------------------------------------------
@@ -226,15 +256,44 @@ def _error_kind(data_cfg) -> str:
 
 
 def _optim_static(cfg) -> dict:
+    """The optimiser's static settings. ``lr``: a given number stays static (today's programs,
+    bit for bit); ``auto`` is ``None`` here and the per-width rate is traced (in the context)."""
     o = cfg.optim
     return {
         "optimizer": o.name,
-        "lr": float(o.lr),
+        "lr": None if o.lr == "auto" else float(o.lr),
         "steps": int(o.steps),
         "batch_size": None if o.batch_size is None else int(o.batch_size),
         "loss_tol": float(o.loss_tol),
         "log_points": int(o.log_points),
     }
+
+
+def _init(net: MaskedMLP, key, x, width):
+    """theta_0 of the sample with key ``key`` and the key left for its training (mini-batches)."""
+    k_init, k_train = jax.random.split(key)
+    return net.init(k_init, x.shape[1], width, x.dtype), k_train
+
+
+def auto_lr(cfg, data, rows: list[tuple[int, int]], static: dict) -> np.ndarray:
+    """``optim.lr=auto`` per row group: ``rows`` = (runner index, width) pairs; see the module
+    docstring. One jitted program (one LAPACK call, vmapped over rows and samples) on the masked
+    network of the largest width; float64 NumPy rates, shape (len(rows),)."""
+    x = data["x_train"]
+    batch = lr_batch_size(cfg)
+    net = MaskedMLP(max(w for _, w in rows), static["depth"], static["n_out"],
+                    static["activation"], static["parameterization"], static["sigma_w"],
+                    static["sigma_b"])  # fmt: skip
+    keys = jnp.stack([runner_sample_keys(cfg.seed, p, int(cfg.samples)) for p, _ in rows])
+    widths = jnp.asarray([w for _, w in rows], jnp.int32)
+
+    def one(key, width, x):
+        theta0, _ = _init(net, key, x, width)
+        return init_kernel_bound(net, theta0, x, width, batch, static["implementation"])
+
+    per_row = jax.vmap(jax.vmap(one, in_axes=(0, None, None)), in_axes=(0, 0, None))
+    lam = np.asarray(jax.jit(per_row)(keys, widths, x), np.float64)  # (rows, samples)
+    return auto_learning_rate(lam.max(axis=1) + float(cfg.ridge), batch)
 
 
 def points(cfg, key):
@@ -279,19 +338,30 @@ def points(cfg, key):
         }
 
     # one point per program: the widths padded to the same width are its row groups (one call
-    # per chunk, vmapped over widths and samples); a width alone is a plain point
+    # per chunk, vmapped over widths and samples); a width alone is a plain point. The runner
+    # numbers row groups like points, in this order (their samples' keys: auto_lr)
+    groups = [[w for w in widths if pads[w] == pad] for pad in sorted(set(pads.values()))]
+    order = [w for group in groups for w in group]
+    if cfg.optim.lr == "auto":
+        lrs = auto_lr(cfg, data, list(enumerate(order)), static_common)
+    else:
+        lrs = np.full(len(order), float(cfg.optim.lr))
+    lrs = lrs.astype(real_dtype(cfg.precision))
     shared = {"data": data, "ridge": ridge, "final_step": final_step}
-    out = []
-    for pad in sorted(set(pads.values())):
-        group = [w for w in widths if pads[w] == pad]
-        static = {**static_common, "width_pad": pad}
+    out, start = [], 0
+    for group in groups:
+        static = {**static_common, "width_pad": pads[group[0]]}
+        lr, start = lrs[start : start + len(group)], start + len(group)
         if len(group) == 1:
             width = np.asarray(group[0], np.int32)
-            out.append(Point(coords(group[0]), static, {**shared, "width": width}))
+            out.append(Point(coords(group[0]), static, {**shared, "width": width, "lr": lr[0]}))
         else:
             rows = tuple(coords(w) for w in group)
-            width = {"width": np.asarray(group, np.int32)}
-            out.append(Point({}, static, shared, rows=rows, row_context=width))
+            row_context = {"width": np.asarray(group, np.int32), "lr": lr}
+            out.append(Point({}, static, shared, rows=rows, row_context=row_context))
+    if cfg.optim.lr == "auto":
+        lr_of = dict(zip(order, lrs.round(4).tolist(), strict=True))
+        log.info("double_descent: optim.lr=auto -> %s", lr_of)
     return out
 
 
@@ -299,10 +369,10 @@ def points(cfg, key):
 def _sample_one(
     key, context, *, learner, error_kind, net: MaskedMLP, optim: dict, implementation: str
 ) -> dict:
-    data, width, ridge = context["data"], context["width"], context["ridge"]
+    data, width, ridge, lr = context["data"], context["width"], context["ridge"], context["lr"]
     x, y = data["x_train"], data["y_train"]
-    k_init, k_train = jax.random.split(key)
-    theta0 = net.init(k_init, x.shape[1], width, x.dtype)
+    theta0, k_train = _init(net, key, x, width)
+    optim = {**optim, "lr": lr if optim.get("lr") is None else optim["lr"]}
     if learner == "random_features":
         out = random_features(net, theta0, data, width, ridge)
     elif learner == "ntk_regression":
@@ -320,6 +390,8 @@ def _sample_one(
     y_test = data["y_test"]
     zero = jnp.zeros((), jnp.int32)
     metrics = {  # (T,): one entry per recorded step
+        "time": lr * out["step"].astype(lr.dtype),
+        "lr": lr,
         "train_loss": jax.vmap(lambda f: mse_loss(f, y))(f_train),
         "test_loss": jax.vmap(lambda f: mse_loss(f, y_test))(f_test),
         "test_error": jax.vmap(lambda f: prediction_error(f, y_test, error_kind))(f_test),
@@ -349,10 +421,11 @@ def sample(
     """Metrics of ONE initialisation (``key``) at the width ``context["width"]``.
 
     ``context = {"data": dataset dict, "width": int scalar, "ridge": float scalar,
-    "final_step": int scalar}``; the metrics of :data:`STEP_METRICS` and ``step`` have shape
-    (T,), T recorded steps (1 for the closed-form learners), the others are scalars. The network
-    is built padded to ``width_pad`` and masked to the active width (``width_pad == width``: no
-    padding). The runner vmaps it over samples and, for a point with row groups, over widths.
+    "final_step": int scalar, "lr": float scalar}``; the metrics of :data:`STEP_METRICS` and
+    ``step`` have shape (T,), T recorded steps (1 for the closed-form learners), the others are
+    scalars. The network is built padded to ``width_pad`` and masked to the active width
+    (``width_pad == width``: no padding). The runner vmaps it over samples and, for a point with
+    row groups, over widths.
     """
     net = MaskedMLP(width_pad, depth, n_out, activation, parameterization, sigma_w, sigma_b)
     kw = {"learner": learner, "error_kind": error_kind, "net": net, "optim": optim,

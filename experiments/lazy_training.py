@@ -28,6 +28,7 @@ Columns (see ``COLUMNS``):
 * ``kernel_regression_gap``: RMS_test[f(x, theta_T) - f_kr(x)] / RMS_test[f_kr(x) - f(x, theta_0)].
 * ``sharpness``: lambda_max(K_0) / N, the top eigenvalue of the Gauss-Newton Hessian J^T J / N at
   initialisation; full-batch GD on the linearised model is stable iff ``lr * sharpness < 2``.
+* ``lr``: the learning rate of the row (the loss curve's step t is the time ``lr * t``).
 * ``steps_taken``: updates applied (fewer than ``optim.steps`` after an early stop or divergence).
 * ``diverged``: 1 when training diverged (non-finite loss or gradient, or the loss grew above
   1e8 L(theta_0)); the parameters are frozen at the last good step, all metrics stay finite.
@@ -37,13 +38,19 @@ Named array ``loss_curve`` (samples, min(log_points, steps + 1)): L(theta_t) at 
 
 ``optim.lr`` and ``optim.loss_tol`` are traced (they travel in the point's context), so a sweep
 over them compiles once per width; ``optim.name``, ``steps``, ``batch_size`` and ``log_points``
-are static.
+are static. ``optim.lr=auto`` (gd/sgd, the default) gives each width the rate ``LR_SAFETY * 2 B /
+max_i Lambda_B(theta_0^(i))`` shared by its samples, with ``Lambda_B`` the bound of
+:func:`~typicality_ntk.ntk.train.batch_lambda_bound` (``lambda_max(K_0)`` for gd, ``B = N``) at
+the initialisation of each sample the runner will draw
+(:func:`~typicality_ntk.ntk.from_config.runner_sample_keys`): one small program per width before
+the sweep.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from typicality_ntk.config import Config
 from typicality_ntk.ntk import empirical_ntk
@@ -52,14 +59,23 @@ from typicality_ntk.ntk.from_config import (
     check_full_batch,
     count_params,
     dataset,
+    lr_batch_size,
     network,
     network_static,
+    runner_sample_keys,
 )
-from typicality_ntk.ntk.train import log_spaced_steps, make_optimizer, mse_loss, train_mse
+from typicality_ntk.ntk.train import (
+    auto_learning_rate,
+    batch_lambda_bound,
+    log_spaced_steps,
+    make_optimizer,
+    mse_loss,
+    train_mse,
+)
 from typicality_ntk.plot.training import plot_lazy_training
 from typicality_ntk.sweep import Experiment, Point, real_dtype
 
-__all__ = ["COLUMNS", "EXPERIMENT", "check", "points", "sample"]
+__all__ = ["COLUMNS", "EXPERIMENT", "auto_lr", "check", "points", "sample"]
 
 COLUMNS = (
     *NETWORK_COORDS,
@@ -74,6 +90,7 @@ COLUMNS = (
     "linearization_gap",
     "kernel_regression_gap",
     "sharpness",
+    "lr",
     "steps_taken",
     "diverged",
 )
@@ -94,18 +111,37 @@ def _optim_static(cfg) -> dict:
     }
 
 
+def _init(init, key, x):
+    """theta_0 of the sample with key ``key``, and the key left for its training."""
+    k_init, k_train = jax.random.split(key)
+    return init(k_init, x[:1]), k_train
+
+
+def auto_lr(cfg, data, index: int, static: dict) -> float:
+    """``optim.lr=auto`` for the point number ``index`` (network ``static``): see the module
+    docstring; one jitted program vmapped over the samples."""
+    init, apply = network(**static)
+    x, batch = data["x_train"], lr_batch_size(cfg)
+    keys = runner_sample_keys(cfg.seed, index, int(cfg.samples))
+
+    def one(key, x):
+        theta0, _ = _init(init, key, x)
+        k0 = empirical_ntk(apply, theta0, x, implementation=cfg.ntk.implementation)
+        return batch_lambda_bound(k0, static["n_out"], batch)
+
+    lam = np.asarray(jax.jit(jax.vmap(one, in_axes=(0, None)))(keys, x), np.float64)
+    return float(auto_learning_rate(lam.max(), batch))
+
+
 def points(cfg, key):
     data = dataset(cfg, key)
     dtype = real_dtype(cfg.precision)
     # lr and loss_tol are traced (in the context), so sweeping them never recompiles
-    context = {
-        **data,
-        "lr": jnp.asarray(cfg.optim.lr, dtype),
-        "loss_tol": jnp.asarray(cfg.optim.loss_tol, dtype),
-    }
+    context = {**data, "loss_tol": jnp.asarray(cfg.optim.loss_tol, dtype)}
     out = []
-    for w in cfg.model.widths:
+    for index, w in enumerate(cfg.model.widths):
         static = network_static(cfg, w)
+        lr = auto_lr(cfg, data, index, static) if cfg.optim.lr == "auto" else cfg.optim.lr
         coords = {
             "width": w,
             "n_params": count_params(static, data["x_train"].shape[1]),
@@ -113,7 +149,8 @@ def points(cfg, key):
             "n_train": cfg.data.n_train,
         }
         kernel = {"implementation": cfg.ntk.implementation}
-        out.append(Point(coords, {**static, **_optim_static(cfg), **kernel}, context))
+        lr = jnp.asarray(lr, dtype)
+        out.append(Point(coords, {**static, **_optim_static(cfg), **kernel}, {**context, "lr": lr}))
     return out
 
 
@@ -139,8 +176,7 @@ def sample(key, context, *, optimizer, steps, batch_size, log_points, implementa
     init, apply = network(**net)
     c = context
     x, y, x_test, y_test = c["x_train"], c["y_train"], c["x_test"], c["y_test"]
-    k_init, k_train = jax.random.split(key)
-    theta0 = init(k_init, x[:1])
+    theta0, k_train = _init(init, key, x)
 
     res = train_mse(
         apply,
@@ -189,6 +225,7 @@ def sample(key, context, *, optimizer, steps, batch_size, log_points, implementa
         "linearization_gap": _ratio(_rms(f_test - f_lin), _rms(f_test - f0_test)),
         "kernel_regression_gap": _ratio(_rms(f_test - f_kr), _rms(f_kr - f0_test)),
         "sharpness": evals[-1] / x.shape[0],
+        "lr": c["lr"],
         "steps_taken": res.steps_taken,
         "diverged": res.diverged.astype(jnp.int32),
         "loss_curve": res.losses,

@@ -315,7 +315,11 @@ class OptimCfg:
 
     Attributes:
         name: ``gd`` (full batch), ``sgd`` (mini-batches of ``batch_size``), ``adam`` or ``lbfgs``.
-        lr: learning rate.
+        lr: learning rate: a number > 0, or ``auto`` (``gd`` and ``sgd`` only): per width,
+            a shared fraction of the largest stable step of the linearised network at theta_0,
+            ``LR_SAFETY * 2 B / max_samples lambda_max(K_0 restricted to B examples)``
+            (:func:`typicality_ntk.ntk.train.auto_learning_rate`); adam and lbfgs have no such
+            bound and need a number.
         steps: step budget.
         batch_size: mini-batch size for ``sgd`` (null = full batch).
         loss_tol: stop early when train loss / initial loss falls below this (0 = never).
@@ -323,7 +327,7 @@ class OptimCfg:
     """
 
     name: str = "gd"
-    lr: float = 1.0
+    lr: Any = "auto"  # a float, or "auto"
     steps: int = 2000
     batch_size: int | None = None
     loss_tol: float = 0.0
@@ -337,7 +341,19 @@ class OptimCfg:
             self.name,
             f"must be one of {', '.join(OPTIMIZERS)}",
         )
-        require(self.lr > 0, k + "lr", self.lr, "must be > 0")
+        if self.lr == "auto":
+            require(
+                self.name in ("gd", "sgd"),
+                k + "lr",
+                self.lr,
+                f"auto is a stability bound of gd and sgd only: give {self.name} a number",
+            )
+        else:
+            try:
+                self.lr = float(self.lr)
+            except (TypeError, ValueError):
+                raise ConfigError(k + "lr", self.lr, "must be a number > 0 or auto") from None
+            require(self.lr > 0, k + "lr", self.lr, "must be > 0")
         require(
             _is_int(self.steps) and self.steps >= 1,
             k + "steps",

@@ -1,4 +1,6 @@
-"""Shared set-up of the NTK-side experiments: the network for one width, and the data."""
+"""Shared set-up of the NTK-side experiments: the network for one width, the data, and the
+samples' keys (for ``optim.lr=auto``, which bounds the kernel over the very initialisations the
+runner will draw)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ __all__ = [
     "count_params",
     "dataset",
     "check_full_batch",
+    "runner_sample_keys",
+    "lr_batch_size",
 ]
 
 #: Leading result columns of every per-width NTK experiment: the point, then the sample.
@@ -70,3 +74,23 @@ def check_full_batch(cfg) -> None:
             o.batch_size,
             "gd is full-batch: use null (or optim=sgd for mini-batches)",
         )
+
+
+def runner_sample_keys(seed: int, index: int, samples: int) -> jax.Array:
+    """The keys the runner gives samples ``0 .. samples - 1`` of its point (or row group)
+    number ``index``: ``fold_in(fold_in(fold_in(key(seed), 1), index), i)``, the derivation
+    :mod:`typicality_ntk.sweep._runner` documents (a test checks that they agree).
+
+    Returns:
+        Typed PRNG keys of shape ``(samples,)``.
+    """
+    point = jax.random.fold_in(jax.random.fold_in(jax.random.key(int(seed)), 1), int(index))
+    idx = np.arange(samples, dtype=np.uint32)
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(point, idx)
+
+
+def lr_batch_size(cfg) -> int:
+    """``B`` of the stability bound of ``optim.lr=auto``: ``optim.batch_size`` for sgd (capped at
+    N), N for full-batch gd."""
+    o, n = cfg.optim, int(cfg.data.n_train)
+    return n if o.name == "gd" or o.batch_size is None else min(int(o.batch_size), n)

@@ -36,6 +36,11 @@ steps in ``"step"``); the two closed-form ones return their t -> infinity limit.
 
 ``ridge`` is in kernel units: adding ``ridge/(2N) |theta - theta_0|^2`` to ``L`` gives ``K + ridge
 I`` (the trained network ignores it).
+
+``optim["lr"]`` may be a traced scalar (a per-width ``lr = auto`` travels in the runner's
+context). :func:`init_kernel_bound` is what ``lr = auto`` bounds: ``lambda_max`` of the B-example
+blocks of ``K`` at theta_0; every learner reports ``sharpness = lambda_max(K) / N`` of its kernel
+(``Phi Phi^T`` for random features, whose ``lambda_max`` is at most the NTK's).
 """
 
 from __future__ import annotations
@@ -48,12 +53,18 @@ import jax.numpy as jnp
 from typicality_ntk.ntk import empirical_ntk
 from typicality_ntk.ntk.masked import MaskedMLP, masked_optimizer, n_params_mlp
 from typicality_ntk.ntk.predict import gradient_descent_mse_discrete
-from typicality_ntk.ntk.train import log_spaced_steps, make_optimizer, train_mse
+from typicality_ntk.ntk.train import (
+    batch_lambda_bound,
+    log_spaced_steps,
+    make_optimizer,
+    train_mse,
+)
 
 __all__ = [
     "LEARNERS",
     "LEARNER_COMPILE_SECONDS",
     "TIME_RESOLVED",
+    "init_kernel_bound",
     "kernel_stats",
     "linearized",
     "ntk_regression",
@@ -114,9 +125,10 @@ def prediction_error(f: jax.Array, y: jax.Array, kind: str) -> jax.Array:
     return jnp.sum((f - y) ** 2) / jnp.sum(y * y)
 
 
-def kernel_stats(lam, keep, s2_min, trace, n, p) -> dict:
+def kernel_stats(lam, keep, s2_min, trace, n, p, n_train) -> dict:
     """Kernel metrics from its eigenvalues ``lam`` (ascending; ``keep``: above the cut-off) and
-    ``s2_min``, the smallest of J's min(n, P) squared singular values."""
+    ``s2_min``, the smallest of J's min(n, P) squared singular values; ``sharpness`` is
+    ``lambda_max / n_train`` (N examples)."""
     s2_min = jnp.maximum(s2_min, 0)
     p_f = jnp.asarray(p, lam.dtype)
     kept_min = jnp.min(jnp.where(keep, lam, lam[-1]))
@@ -125,6 +137,7 @@ def kernel_stats(lam, keep, s2_min, trace, n, p) -> dict:
         "sigma_min_j": jnp.sqrt(s2_min),
         "sigma_min_j_normalized": jnp.sqrt(s2_min * n * p_f / trace),
         "condition_number": lam[-1] / kept_min,
+        "sharpness": lam[-1] / n_train,
     }
 
 
@@ -152,7 +165,7 @@ def random_features(net: MaskedMLP, theta0, data, width, ridge) -> dict:
     rank = jnp.minimum(n_train, width + 1)  # min(N, P / n_L): J = I_{n_L} (x) Phi
     s2_min = lam[lam.shape[0] - rank]
     p = n_out * (width + 1)
-    stats = kernel_stats(lam, keep, s2_min, n_out * jnp.sum(lam), n_out * n_train, p)
+    stats = kernel_stats(lam, keep, s2_min, n_out * jnp.sum(lam), n_out * n_train, p, n_train)
     return {"f_train": f_train, "f_test": f_test, "change": tree_norm(delta), **stats}
 
 
@@ -176,9 +189,20 @@ def ntk_regression(
     f0_test, df_test = jax.jvp(lambda p: f(p, x_test), (theta0,), (jt_alpha,))
     p = net.n_params(width, x.shape[1])
     rank = jnp.minimum(n, p)
-    stats = kernel_stats(lam, keep, lam[n - rank], jnp.sum(lam), n, p)
+    stats = kernel_stats(lam, keep, lam[n - rank], jnp.sum(lam), n, p, x.shape[0])
     f_test = f0_test + df_test
     return {"f_train": f_train, "f_test": f_test, "change": tree_norm(jt_alpha), **stats}
+
+
+def init_kernel_bound(
+    net: MaskedMLP, theta0, x, width, batch_size: int, implementation: str = "auto"
+) -> jax.Array:
+    """``lambda_max`` of the empirical NTK ``K_0`` (n_L N x n_L N) at ``theta0`` on ``x``, or for
+    ``batch_size < N`` a bound of it over every ``batch_size``-example block
+    (:func:`~typicality_ntk.ntk.train.batch_lambda_bound`); one LAPACK call."""
+    f = functools.partial(net.apply, width=width)
+    k0 = empirical_ntk(f, theta0, x, implementation=implementation)
+    return batch_lambda_bound(k0, net.n_out, batch_size)
 
 
 def _recorded_steps(optim: dict):
@@ -224,7 +248,7 @@ def trained_network(
     lam = jnp.linalg.eigvalsh(k0)  # the program's one LAPACK call
     keep = lam > n * jnp.finfo(lam.dtype).eps * lam[-1]
     p = net.n_params(width, x.shape[1])
-    stats = kernel_stats(lam, keep, lam[n - jnp.minimum(n, p)], jnp.sum(lam), n, p)
+    stats = kernel_stats(lam, keep, lam[n - jnp.minimum(n, p)], jnp.sum(lam), n, p, x.shape[0])
     return {
         **res.records,
         "step": _step_array(steps),
@@ -266,7 +290,7 @@ def linearized(
     f_test = f0_test + _mm(alpha, k_test.T).reshape(t, x_test.shape[0], n_out)
     change = jnp.sqrt(jnp.maximum(jnp.sum(alpha * _mm(alpha, k0), axis=1), 0))
     p = net.n_params(width, x.shape[1])
-    stats = kernel_stats(lam, keep, lam[n - jnp.minimum(n, p)], jnp.sum(lam), n, p)
+    stats = kernel_stats(lam, keep, lam[n - jnp.minimum(n, p)], jnp.sum(lam), n, p, x.shape[0])
     unstable = optim["lr"] * lam_reg[-1] / n_train >= 2  # |1 - lr lambda / N| > 1: GD diverges
     return {
         "f_train": f_train,
