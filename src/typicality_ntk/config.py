@@ -146,6 +146,24 @@ class QuantumCfg:
             self.window > 0 and math.isfinite(self.window), k + "window", self.window, "must be > 0"
         )
 
+    def check_shell(self, chain_lengths: Iterable[int]) -> None:
+        """With the ``energy_shell`` sampler: the shell must meet the spectrum of every chain
+        (bounds from Lanczos, milliseconds), so a run with an empty shell stops before compute."""
+        if self.sampler != "energy_shell":
+            return
+        from typicality_ntk.quantum import spectral_range
+
+        lo, hi = self.energy - self.window / 2, self.energy + self.window / 2
+        for n in chain_lengths:
+            e_min, e_max = spectral_range(int(n), float(self.h_x), float(self.h_z))
+            require(
+                hi >= e_min and lo <= e_max,
+                "quantum.energy",
+                self.energy,
+                f"the shell [{lo:g}, {hi:g}] misses the spectrum [{e_min:.4g}, {e_max:.4g}] of "
+                f"the {n}-site chain; move quantum.energy or widen quantum.window",
+            )
+
     def unused_keys(self) -> dict[str, str]:
         """Keys of this group that the other settings make meaningless: key -> why (a user who
         sets one on the command line gets that line as an error)."""
@@ -248,9 +266,7 @@ class DataCfg:
             self.n_test,
             "must be an integer >= 1",
         )
-        require(
-            _is_int(self.dim) and self.dim >= 1, k + "dim", self.dim, "must be an integer >= 1"
-        )
+        require(_is_int(self.dim) and self.dim >= 1, k + "dim", self.dim, "must be an integer >= 1")
         require(
             self.inputs in INPUT_LAWS,
             k + "inputs",
@@ -429,9 +445,7 @@ class Config:
     ntk: NtkCfg = field(default_factory=NtkCfg)
 
     def __post_init__(self) -> None:
-        require(
-            _is_int(self.seed) and self.seed >= 0, "seed", self.seed, "must be an integer >= 0"
-        )
+        require(_is_int(self.seed) and self.seed >= 0, "seed", self.seed, "must be an integer >= 0")
         require(
             _is_int(self.samples) and self.samples >= 1,
             "samples",
@@ -479,15 +493,25 @@ def _restrict(values: Mapping[str, Any], schema: type, prefix: str = "") -> dict
                 raise ConfigError(key, value, f"not a key of this experiment ({schema.__name__})")
             continue
         sub = fields[key]
-        out[key] = _restrict(value, sub, f"{prefix}{key}.") if sub and isinstance(
-            value, Mapping
-        ) else value
+        out[key] = (
+            _restrict(value, sub, f"{prefix}{key}.")
+            if sub and isinstance(value, Mapping)
+            else value
+        )
     return out
 
 
-def _type_error(err: ValidationError) -> ConfigError:
+def _type_error(err: ValidationError, values: Mapping[str, Any] | None = None) -> ConfigError:
     key = getattr(err, "full_key", "") or "config"
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if "is not a ListConfig" in text:  # a scalar where the schema has a list: quantum.cuts=5
+        value: Any = values or {}
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        shown = (
+            "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+        )
+        return ConfigError(key, shown, f"must be a list, e.g. [{shown}]")
     m = re.search(r"Value '([^']*)' (?:of type '(\w+)' )?could not be converted to (\w+)", text)
     if m:
         return ConfigError(key, m.group(1), f"must be {m.group(3).lower()}")
@@ -512,7 +536,7 @@ def to_config(cfg: DictConfig | Mapping[str, Any], schema: type | None = None) -
         merged = OmegaConf.merge(OmegaConf.structured(schema), _restrict(values, schema))
         obj = OmegaConf.to_object(merged)
     except ValidationError as err:
-        raise _type_error(err) from None
+        raise _type_error(err, values) from None
     except ConfigKeyError as err:
         key = getattr(err, "full_key", "") or "config"
         raise ConfigError(key, "", str(err).splitlines()[0]) from None
