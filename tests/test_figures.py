@@ -244,8 +244,11 @@ def test_time_axis_is_lr_times_step_when_the_entry_has_it(tmp_path, collect_figu
     assert "lr" in label and (rows["t"] > 0).any()
     if not lr_per_width:
         np.testing.assert_array_equal(rows["t"], table["time"])
+    limit = table[table["step"] == 10000].assign(learner="ntk_regression")  # t -> infinity
+    table = pd.concat([table, limit], ignore_index=True)
     peaks = peak_over_time(table)
     assert list(peaks.columns) == list(PEAK_TIME_COLUMNS)
+    assert (peaks["learner"] == "ntk_regression").sum() == 1  # one t, all widths
     assert (peaks["peak_ratio_lo"] <= peaks["peak_ratio"]).all()
     old = table.drop(columns=["lr", "time"])  # an entry from before the columns: steps
     assert time_rows(old)[1] == "training step t"

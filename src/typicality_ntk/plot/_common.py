@@ -35,13 +35,16 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, size=(4.2, 3.4)) -> tuple[Figu
     return fig, axes
 
 
-def _overlaps(boxes) -> np.ndarray:
-    """Per box, whether it overlaps another of ``boxes`` (by more than a pixel each way)."""
+def _overlaps(boxes, margin: float = -1.0) -> np.ndarray:
+    """Per box, whether it overlaps another of ``boxes`` (``margin`` pixels apart or closer; the
+    default: overlapping by more than a pixel each way)."""
     hit = np.zeros(len(boxes), bool)
     for i, a in enumerate(boxes):
         for j in range(i + 1, len(boxes)):
             b = boxes[j]
-            if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
+            dx = min(a.x1, b.x1) - max(a.x0, b.x0)
+            dy = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if dx > -margin and dy > -margin:
                 hit[i] = hit[j] = True
     return hit
 
@@ -69,7 +72,8 @@ def declutter_ticks(fig: Figure) -> bool:
         for axis in (ax.xaxis, ax.yaxis):
             major = _tick_labels(axis, False, renderer)
             minor = _tick_labels(axis, True, renderer)
-            if minor and _overlaps(major + minor).any():
+            # a margin: the layout may still shrink the axes a little after this draw
+            if minor and _overlaps(major + minor, margin=4.0).any():
                 axis.set_minor_formatter(NullFormatter())
                 changed = True
             elif len(major) > 2 and _overlaps(major).any():
@@ -118,7 +122,7 @@ def save_figure(fig: Figure, outdir: str | Path, stem: str) -> list[Path]:
     """Write ``<outdir>/<stem>.png`` and ``.pdf``; returns both paths."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):  # tidy what the last draw laid out; stop once nothing moves
+    for _ in range(3):  # tidy what the last draw laid out; stop once nothing moves
         fig.canvas.draw()
         changed = declutter_ticks(fig)
         if not (place_legends(fig) or changed):

@@ -240,7 +240,11 @@ def _when(table: pd.DataFrame, learner: str) -> str:
         return ""
     name = "gd" if learner == "linearized" else str(table.get("optim.name", pd.Series(["?"]))
                                                      .iloc[0])  # fmt: skip
-    return f"t = {int(table['step'].max())} {name} steps"
+    when = f"t = {int(table['step'].max())} {name} steps"
+    if "time" in table and table["time"].notna().any():  # lr * step (lr may differ per width)
+        lo, hi = table["time"].min(), table["time"].max()
+        when += rf", $\eta t$ = {lo:.3g}" + (f"-{hi:.3g}" if hi > lo * (1 + 1e-9) else "")
+    return when
 
 
 def _panel_double_descent(

@@ -248,8 +248,8 @@ def _title(config: dict, learner: str, n: int, note: str, step=None, rows=None) 
     ridge = cfg.get("ridge", 0.0)
     when = "" if step is None else f" at {_when(cfg, learner, step, rows)}\n"
     title = (
-        f"{learner}{when}, ridge={ridge:g}, label noise={data.get('label_noise', '?')}, "
-        f"$n_L N$={n} ({data.get('source', '?')})"
+        f"{learner}{when}{', ' if not when else ''}ridge={ridge:g}, "
+        f"label noise={data.get('label_noise', '?')}, $n_L N$={n} ({data.get('source', '?')})"
     )
     return title + (f"\n{note}" if note else "")
 
@@ -279,7 +279,7 @@ def plot_double_descent(table: pd.DataFrame, arrays, config: dict, outdir: Path)
         rows, n_diverged = _converged(rows)
         note = diverged_note(n_diverged, int(peak["n_runs"]))
         stem = "double_descent" if i == 0 else f"double_descent_{learner}"
-        fig, ax = new_figure(1, 3, size=(4.2, 3.4))
+        fig, ax = new_figure(1, 3, size=(4.2, 4.6))
         step = int(peak["step"]) if learner in TIME_STYLES and peak["step"] >= 0 else None
         ax[0].set_title(_title(config, learner, n, note, step, rows), fontsize=8)
         if rows.empty or not np.isfinite(peak["peak_ratio"]):
@@ -334,8 +334,8 @@ def plot_double_descent(table: pd.DataFrame, arrays, config: dict, outdir: Path)
         ax[1].set(xscale="log", yscale="log", xlabel=r"$P/(n_L N)$", ylabel=f"test error ({kind})")
         ax[2].set(
             xscale="log", xlabel=r"$P/(n_L N)$", ylabel=r"$\tilde\sigma_{\min}(J)$",
-            title="smallest singular value, normalised J",
         )  # fmt: skip
+        ax[2].set_title("smallest singular value, normalised J", fontsize=8)
         for a in ax:
             legend_below(a)
         paths += save_figure(fig, outdir, stem)
@@ -390,14 +390,18 @@ def time_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     ``t`` is the continuous time ``lr * step`` (column ``time``) when the entry holds it, else
     the step (older entries). Widths trained with different learning rates have different times
     at the same step: their test loss is interpolated onto one grid of times (per learner), so
-    that a curve "at time t" compares widths at the same t.
+    that a curve "at time t" compares widths at the same t. The closed-form learners (t ->
+    infinity) keep ``t`` = their one step.
     """
     col, label = time_axis(table)
     table = table.assign(t=table[col].to_numpy(float))
     if col == "step":
         return table, label
     parts = []
-    for _, rows in table.groupby(_learners(table), sort=False):
+    for learner, rows in table.groupby(_learners(table), sort=False):
+        if learner not in TIME_STYLES:  # closed forms (t -> infinity): one row per sample
+            parts.append(rows.assign(t=rows["step"].to_numpy(float)))
+            continue
         grids = rows.groupby("n_params")["t"].apply(lambda s: tuple(np.unique(s)))
         same = grids.nunique() <= 1
         parts.append(rows if same else _regrid(rows))
@@ -445,7 +449,7 @@ def peak_over_time(table: pd.DataFrame) -> pd.DataFrame:
                 {
                     "learner": learner,
                     "step": float(steps.get(t, np.nan)),
-                    "time": float(t) if has_time else np.nan,
+                    "time": float(t) if has_time and learner in TIME_STYLES else np.nan,
                     "n_constraints": n,
                     "peak_width": int(widths[best]),
                     "peak_n_params": int(best),
