@@ -227,6 +227,16 @@ def check(cfg) -> None:
         )  # fmt: skip
 
 
+def unused(cfg) -> dict[str, str]:
+    """The closed-form learners train nothing: no optimiser, learning rate or schedule applies
+    (``optim.steps`` only labels their single row)."""
+    if cfg.learner not in ("random_features", "ntk_regression"):
+        return {}
+    why = f"learner={cfg.learner} is closed-form (nothing is trained): use learner=network"
+    keys = ("optim", "optim.name", "optim.lr", "optim.batch_size", "optim.loss_tol")
+    return {**dict.fromkeys(keys, why), "optim.log_points": why}
+
+
 # -- points: one per program ------------------------------------------------------------------
 def resolve_mode(cfg, n_in: int, n_out: int) -> str:
     """The config's ``sweep.mode``, with ``auto`` resolved by
@@ -443,4 +453,5 @@ EXPERIMENT = Experiment(
     uses=("model", "data", "optim", "ntk"),
     schema=DoubleDescentConfig,
     row_axis=RowAxis("step", STEP_METRICS),
+    unused=unused,
 )

@@ -97,6 +97,8 @@ def test_a_group_chosen_on_the_command_line_beats_the_experiment_file(
         (["experiment=page_curve", "model.depth=3"], "model.depth", "does not use the model"),
         (["experiment=page_curve", "optim=adam"], "optim", "does not use the optim"),
         (["experiment=typicality", "quantum.energy=3"], "quantum.energy", "energy_shell only"),
+        (["experiment=double_descent", "optim=adam"], "optim", "closed-form"),
+        (["experiment=double_descent", "optim.lr=0.1"], "optim.lr", "closed-form"),
         (["experiment=paper", "model.depth=3"], "model.depth", "sizes its own jobs"),
         (["experiment=paper", "samples=9"], "samples", "sizes its own jobs"),
         (["experiment=page_curve", "quantum.cuts=5"], "quantum.cuts", "must be a list, e.g. [5]"),
@@ -121,6 +123,7 @@ def test_what_applies_still_passes(hydra_ctx):
         ["experiment=typicality", "quantum=energy_shell", "quantum.energy=1.5"],
         ["experiment=double_descent", "data=digits", "data.task=binary"],
         ["experiment=paper", "scale=tiny", "seed=3"],
+        ["experiment=double_descent", "learner=ntk_regression", "optim.steps=10"],
         ["experiment=lazy_training", "optim.steps=10"],  # log_points clamped to 11, not refused
     ):
         config, _ = validate_config(compose_job("config", job), "config", job)

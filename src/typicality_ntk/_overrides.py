@@ -108,9 +108,8 @@ def check_applicable(config, experiment, overrides: Sequence[str]) -> None:
             )
     unused = dict(experiment.unused(config)) if experiment.unused is not None else {}
     for key, line in {**{g: f"{g}={v}" for g, v in groups.items()}, **keys}.items():
-        hit = next((u for u in (key, key.split(".")[0]) if u in unused), None)
-        if hit is not None:
-            raise ConfigError(key, line.split("=", 1)[-1], unused[hit])
+        if key in unused:
+            raise ConfigError(key, line.split("=", 1)[-1], unused[key])
     asked = keys.get("optim.log_points")
     if "optim" in used and asked is not None:
         steps = config.optim.steps

@@ -93,10 +93,11 @@ class Experiment:
         row_axis: optional :class:`RowAxis`: a leading axis of some metrics that becomes rows
             (``None``: one row per point and sample). Every sample must then return the axis'
             coordinate ``row_axis.name``.
-        unused: optional ``unused(cfg) -> {key or group: why}``: what this config of the
-            experiment never reads although its groups hold it (e.g. ``optim`` for a closed-form
-            learner); set on the command line, it is a one-line error instead of a silently
-            ignored value that still changes the store hash.
+        unused: optional ``unused(cfg) -> {key: why}``: the dotted keys (or a group's name, for
+            a group chosen on the command line) that this config of the experiment never reads
+            although its groups hold them (e.g. ``optim.lr`` for a closed-form learner); set on
+            the command line, each is a one-line error instead of a silently ignored value that
+            still changes the store hash.
     """
 
     name: str
