@@ -472,6 +472,15 @@ def plot_correspondence(entries: Mapping[str, Path], config: dict, outdir: Path)
         measured.update(p_star_double_descent=p_star, p_star_lo=p_lo, p_star_hi=p_hi,
                         p_star_source=source, kappa_double_descent=kappa)  # fmt: skip
     peaks = dd_peaks(dd, p_star)
+    own = (  # cross-check: the same fit on the trained network's own Jacobians at init
+        scaled_p_star(threshold_fit(dd["network"].rows, _constraints(dd["network"].rows)),
+                      _constraints(dd["network"].rows))
+        if "network" in dd and len(dd["network"].rows) and source == "ntk_spectrum"
+        else (float("nan"),) * 3
+    )  # fmt: skip
+    if np.isfinite(own[0]):
+        measured.update(p_star_network_own_fit=own[0], p_star_network_own_fit_lo=own[1],
+                        p_star_network_own_fit_hi=own[2])  # fmt: skip
     fig, ax = new_figure(2, 2, size=(5.2, 4.6))
     if page is not None and len(page):
         measured.update(_panel_page(ax[0], page))
@@ -547,6 +556,12 @@ def plot_correspondence(entries: Mapping[str, Path], config: dict, outdir: Path)
             f"fit) with kappa = {kappa:.4g} from {source}, for the network, its linearisation "
             "and NTK regression; random features against n_L N, the number of their readout "
             "parameters at which they interpolate."
+        )
+    if np.isfinite(own[0]):
+        lines.append(
+            f"Cross-check: the same fit on the trained network's own Jacobians at init "
+            f"(the double_descent_network job's log) gives P* = {own[0]:.4g} "
+            f"[{own[1]:.3g}, {own[2]:.3g}]."
         )
     notes = [f"{lrn}: {diverged_note(d.n_diverged, d.n_runs)}" for lrn, d in dd.items()
              if d.n_diverged]  # fmt: skip
