@@ -320,3 +320,41 @@ def test_lazy_training_loss_curves_against_lr_times_step(tmp_path, collect_figur
     assert "lr" in fig.axes[4].get_xlabel()  # loss curves against lr * step
     gone = table.assign(diverged=1)
     assert plot_lazy_training(gone, arrays, config, tmp_path / "gone")[0].exists()
+
+
+def test_each_learner_is_placed_by_its_own_threshold_and_the_table_says_what_was_left_out():
+    from typicality_ntk.plot.correspondence import (
+        DDLearner,
+        correspondence_table,
+        dd_peaks,
+        network_threshold,
+    )
+
+    net = _dd_table(lr_per_width=False)
+    net = net[net["step"] == net["step"].max()]
+    rf = net.assign(learner="random_features", n_params=net["width"] + 1)
+    dd = {"network": DDLearner(net.iloc[:0], 15, 15), "linearized": DDLearner(net, 0, 15),
+          "random_features": DDLearner(rf, 0, 15)}  # fmt: skip
+    p_star, lo, hi, source, kappa = network_threshold(None, dd)
+    assert np.isnan(p_star) and source == ""  # no ntk_spectrum, the network all diverged
+    peaks = dd_peaks(dd, 50.0)
+    assert peaks["network"]["peak"] is None
+    assert (
+        peaks["linearized"]["threshold"] == 50.0 and peaks["linearized"]["threshold_name"] == "P*"
+    )
+    assert peaks["random_features"]["threshold"] == 40  # its readout: P_readout = n_L N
+    assert peaks["random_features"]["peak"].peak == pytest.approx(5 / 40)  # width 4, P = 5
+    measured = {
+        "dd_note[network]": "all 15 samples diverged",
+        "dd_peak_first_learner": "linearized",
+    }
+    for lrn in ("linearized", "random_features"):
+        p = peaks[lrn]["peak"]
+        measured |= {f"dd_peak_over_threshold[{lrn}]": p.peak, f"dd_peak_lo[{lrn}]": p.lo,
+                     f"dd_peak_hi[{lrn}]": p.hi,
+                     f"dd_threshold_name[{lrn}]": peaks[lrn]["threshold_name"]}  # fmt: skip
+    table = correspondence_table(measured)
+    text = "\n".join(table["ntk"])
+    assert "trained network: all 15 samples diverged" in text
+    assert "P_readout / (n_L N), random features" in text
+    assert table["ntk_lo"].notna().sum() == 2

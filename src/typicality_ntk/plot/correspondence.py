@@ -401,12 +401,15 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
         "ntk_regression": "t -> infinity (NTK regression)",
         "random_features": "random features (readout only)",
     }
-    order = [first] + [lrn for lrn in what if lrn != first] if first else []
-    for i, learner in enumerate(order):
+    order = ([first] if first else []) + [lrn for lrn in what if lrn != first]
+    missing = [lrn for lrn in what if f"dd_note[{lrn}]" in measured]
+    for learner in order:
         key = f"dd_peak_over_threshold[{learner}]"
-        if key not in measured:
+        if key not in measured and learner not in missing:
             continue
-        unit = measured.get(f"dd_threshold_name[{learner}]", "P*")
+        unit = measured.get(
+            f"dd_threshold_name[{learner}]", "n_L N" if learner == "random_features" else "P*"
+        )
         unit = (
             "P / P*"
             if unit == "P*"
@@ -418,7 +421,9 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
         if learner == first:
             label = str(measured.get("dd_peak_first_what", label))
         ntk_text = f"measured peak: {unit}, {label}"
-        head = peak_row if i == 0 else ("  (same row)", "", nan)
+        if learner in missing:
+            ntk_text += f": {measured[f'dd_note[{learner}]']}"
+        head = peak_row if learner == first else ("  (same row)", "", nan)
         rows.append((*head, ntk_text, g(key), g(f"dd_peak_lo[{learner}]"),
                      g(f"dd_peak_hi[{learner}]")))  # fmt: skip
     return pd.DataFrame(
@@ -494,8 +499,9 @@ def plot_correspondence(entries: Mapping[str, Path], config: dict, outdir: Path)
         measured[f"dd_n_diverged[{learner}]"] = d.n_diverged
         measured[f"dd_n_runs[{learner}]"] = d.n_runs
         if pk["peak"] is None:
-            log.warning("correspondence: %s: %s; no peak", learner,
-                        diverged_note(d.n_diverged, d.n_runs) or "no rows")  # fmt: skip
+            note = diverged_note(d.n_diverged, d.n_runs) or "no rows"
+            measured[f"dd_note[{learner}]"] = note
+            log.warning("correspondence: %s: %s; no peak", learner, note)
             continue
         p = pk["peak"]
         measured[f"dd_peak_over_threshold[{learner}]"] = p.peak
@@ -522,9 +528,8 @@ def plot_correspondence(entries: Mapping[str, Path], config: dict, outdir: Path)
         when = _when(dd[learner].rows, learner)
         measured["dd_peak_first"] = measured[f"dd_peak_over_threshold[{learner}]"]
         measured["dd_peak_first_learner"] = learner
-        measured["dd_peak_first_what"] = (
-            f"trained network at {when}" if learner == "network" else learner
-        )
+        if learner == "network":
+            measured["dd_peak_first_what"] = f"trained network at {when}"
     _panel_spectra(ax[3], mp_arrays, ntk_norm, n)
     _measure_extra(entries, measured)
     paths = save_figure(fig, outdir, "correspondence") + _time_figure(entries, outdir)
