@@ -157,3 +157,15 @@ def test_paper_small_ntk_jobs_do_not_diverge(make_config, label):
     table = Runner(progress=False).run(load_experiment(cfg.module), cfg).table
     assert table["diverged"].eq(0).all()
     assert (_edge(table) <= 2 * LR_SAFETY * (1 + 1e-9)).all()
+
+
+def test_sgd_auto_lr_bounds_every_mini_batch(make_config, runner):
+    """sgd: each width's rate is at least LR_SAFETY x 2B / max lambda_max(K_0) (the bound of the
+    B-example blocks never exceeds lambda_max(K_0)), and no sample diverges."""
+    over = (*TINY_DD, "learner=network", "optim=sgd", "optim.batch_size=4", "optim.steps=50")
+    t = runner.run(DD, make_config(*over)).table
+    n, b = 10, 4
+    full_kernel = 2 * LR_SAFETY * b / (n * t["sharpness"].groupby(t["width"]).max())
+    lr = t.groupby("width")["lr"].first()
+    assert (lr >= full_kernel * (1 - 1e-9)).all(), (lr, full_kernel)
+    assert t["diverged"].eq(0).all()
