@@ -101,17 +101,6 @@ def test_explicit_lr_is_recorded_as_given(make_config, runner):
     np.testing.assert_allclose(t["time"], 0.7 * t["step"], rtol=1e-15)
 
 
-def test_lazy_training_auto_lr(make_config, runner):
-    """lazy_training: the lr column, one rate per width, the stiffest sample at LR_SAFETY x the
-    edge (the runner's initialisations), no divergence."""
-    over = ("experiment=lazy_training", *JOBS["tiny"]["lazy_training"], "precision=float64")
-    t = runner.run(LAZY, make_config(*over)).table
-    assert (t.groupby("width")["lr"].nunique() == 1).all()
-    edge = t.assign(edge=_edge(t)).groupby("width")["edge"].max()
-    np.testing.assert_allclose(edge, 2 * LR_SAFETY, rtol=1e-9)
-    assert t["diverged"].eq(0).all()
-
-
 # -- the paper study's divergent cases -------------------------------------------------------
 def _diverged(table) -> list[tuple[int, int]]:
     """(width, sample) of the diverged samples (one flag per sample, repeated on its rows)."""

@@ -18,7 +18,13 @@ from experiments.lazy_training import COLUMNS
 from typicality_ntk import store
 from typicality_ntk.cli import CONFIG_DIR, main, plot_main
 from typicality_ntk.config import register_configs
-from typicality_ntk.ntk.train import log_spaced_steps, make_optimizer, mse_loss, train_mse
+from typicality_ntk.ntk.train import (
+    LR_SAFETY,
+    log_spaced_steps,
+    make_optimizer,
+    mse_loss,
+    train_mse,
+)
 from typicality_ntk.sweep import Runner, experiment_config, load_experiment, precision_scope
 
 LAZY = load_experiment("experiments.lazy_training")
@@ -181,6 +187,11 @@ def _check_lazy(table, widths) -> None:
 def test_wide_nets_train_to_zero_loss_near_init(small_run):
     table, arrays = small_run.table, small_run.arrays
     assert list(table.columns) == list(COLUMNS)
+    # optim.lr=auto: one rate per width, its stiffest sample (the runner's own theta_0) exactly at
+    # LR_SAFETY x the edge lr lambda_max(K_0) / N = 2
+    edge = (table["lr"] * table["sharpness"]).groupby(table["width"]).max()
+    np.testing.assert_allclose(edge, 2 * LR_SAFETY, rtol=1e-9)
+    assert (table.groupby("width")["lr"].nunique() == 1).all()
     for p in range(len(WIDTHS)):
         curve = arrays[f"loss_curve/{p}"]
         assert curve.shape == (8, 16) and np.all(curve[:, -1] <= curve[:, 0])
