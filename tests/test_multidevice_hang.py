@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
@@ -100,7 +101,7 @@ def test_spectra_on_two_cpu_devices_finish_and_match(tmp_path):
     got = np.load(tmp_path / f"out{RUNS - 1}.npz")
     for i, (a, b) in enumerate(CUTS):
         two_dev = got[f"arr_{i}"]
-        one_dev = np.asarray(jax.jit(jax.vmap(lambda p: schmidt_spectrum(p, a, b)))(psi32))
+        one_dev = np.asarray(jax.jit(jax.vmap(partial(schmidt_spectrum, d_a=a, d_b=b)))(psi32))
         m = psi.reshape(N, a, b)
         truth = np.linalg.eigvalsh(m @ m.conj().transpose(0, 2, 1))
         assert two_dev.shape == (N, a)
