@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
+from matplotlib.transforms import ScaledTranslation
 
 __all__ = [
     "FIGURE_HOOKS",
@@ -95,12 +96,11 @@ def legend_below(ax, handles=None, labels=None, *, ncol: int = 1, fontsize: floa
     return leg
 
 
-def place_legends(fig: Figure) -> bool:
-    """Move each :func:`legend_below` legend just under its axes' x tick and axis labels, as
-    the last draw laid them out (the layout engine makes room at the next draw); returns whether
-    one moved."""
+def place_legends(fig: Figure) -> None:
+    """Anchor each :func:`legend_below` legend a fixed physical distance under its axes: the
+    height of the x tick and axis labels as the last draw measured them (text sizes do not
+    change with the layout), so the layout engine can then move the axes freely."""
     renderer = fig.canvas.get_renderer()
-    moved = False
     for ax in fig.axes:
         leg = ax.get_legend()
         if leg is None or not getattr(leg, "_tntk_below", False):
@@ -109,24 +109,19 @@ def place_legends(fig: Figure) -> bool:
         for other in fig.axes:  # a twin's x axis shares the place
             if other is not ax and other.bbox.bounds == ax.bbox.bounds:
                 boxes.append(other.xaxis.get_tightbbox(renderer))
-        y0 = min(b.y0 for b in boxes if b is not None) - 2
-        y = ax.transAxes.inverted().transform((0, y0))[1]
-        old_y = ax.transAxes.inverted().transform((0, leg.get_bbox_to_anchor().y0))[1]
-        if abs(old_y - y) > 2e-3:
-            leg.set_bbox_to_anchor((0.5, y), transform=ax.transAxes)
-            moved = True
-    return moved
+        below = ax.get_window_extent(renderer).y0 - min(b.y0 for b in boxes if b is not None)
+        shift = ScaledTranslation(0, -(below + 3) / fig.dpi, fig.dpi_scale_trans)
+        leg.set_bbox_to_anchor((0.5, 0.0), transform=ax.transAxes + shift)
 
 
 def save_figure(fig: Figure, outdir: str | Path, stem: str) -> list[Path]:
     """Write ``<outdir>/<stem>.png`` and ``.pdf``; returns both paths."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):  # tidy what the last draw laid out; stop once nothing moves
-        fig.canvas.draw()
-        changed = declutter_ticks(fig)
-        if not (place_legends(fig) or changed):
-            break
+    fig.canvas.draw()  # lay out once, then tidy what it shows (savefig draws the result)
+    if declutter_ticks(fig):
+        fig.canvas.draw()  # fewer tick labels: measure the label heights again
+    place_legends(fig)
     for hook in FIGURE_HOOKS:
         hook(fig, stem)
     paths = [outdir / f"{stem}.png", outdir / f"{stem}.pdf"]
