@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from typicality_ntk import _lapack as lapack
 from typicality_ntk.config import Config
 from typicality_ntk.ntk import empirical_ntk
 from typicality_ntk.ntk.from_config import (
@@ -203,7 +204,7 @@ def sample(key, context, *, optimizer, steps, batch_size, log_points, implementa
 
     # kernel regression: alpha = K0^+ (y - f(X, theta0)) from the ONE LAPACK call of this program
     # (two independent decompositions in one CPU program can deadlock with jaxlib 0.10.2)
-    evals, evecs = jnp.linalg.eigh(k0)
+    evals, evecs = lapack.eigh(k0)
     keep = evals > evals[-1] * evals.shape[0] * jnp.finfo(evals.dtype).eps
     inv = jnp.where(keep, 1 / jnp.where(keep, evals, 1), 0)
     f0_train, vjp = jax.vjp(lambda p: apply(p, x), theta0)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from typicality_ntk import _lapack as lapack
 from typicality_ntk.config import Config
 from typicality_ntk.ntk import empirical_ntk, jacobian, n_params
 from typicality_ntk.ntk.from_config import (
@@ -68,7 +69,7 @@ def sample(key, x, *, spectrum_from, implementation, **static):
     params = init(key, x[:1])
     if spectrum_from == "kernel":  # K without J (structured by default), one eigvalsh
         k = empirical_ntk(apply, params, x, implementation=implementation)  # (n_L N, n_L N)
-        eig = jnp.maximum(jnp.linalg.eigvalsh(k), 0)  # ascending; K is PSD: < 0 is rounding
+        eig = jnp.maximum(lapack.eigvalsh(k), 0)  # ascending; K is PSD: < 0 is rounding
         n, p = k.shape[0], n_params(params)
         rank = min(n, p)
         s_min2 = eig[n - rank]
@@ -79,7 +80,7 @@ def sample(key, x, *, spectrum_from, implementation, **static):
         # One SVD, not eigvalsh(J J^T) and eigvalsh(J^T J): no squaring of the condition number
         # and one LAPACK call per program (two independent eigvalsh calls in one CPU program
         # intermittently deadlock with jaxlib 0.10.2).
-        s = jnp.linalg.svd(j, compute_uv=False)  # descending, min(n_L N, P) values
+        s = lapack.svd(j, compute_uv=False)  # descending, min(n_L N, P) values
         eig = jnp.zeros(j.shape[0], s.dtype).at[: s.shape[0]].set(s**2)
         eig = jnp.sort(eig)  # eigenvalues of K = J J^T, ascending; zeros when P < n_L N
         n, p = j.shape

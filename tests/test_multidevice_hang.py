@@ -32,7 +32,8 @@ SCRIPT = """
 import sys
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from typicality_ntk.quantum import schmidt_spectrum
+from typicality_ntk import _lapack as lapack
+from typicality_ntk.quantum import draw_state, schmidt_spectrum
 
 assert jax.local_device_count() == 2, jax.devices()
 N, D, STEPS, CUTS = {N}, {D}, {STEPS}, {CUTS}
@@ -43,7 +44,13 @@ x0, w = np.load(sys.argv[1])["x"], np.load(sys.argv[1])["w"]
 def spectra(x):
     psi = x @ w  # a dot: XLA's CPU runtime runs it, and what follows, on its intra-op pool
     psi = psi / jnp.linalg.norm(psi, axis=1, keepdims=True)
-    return [jax.vmap(lambda p: schmidt_spectrum(p, a, b))(psi) for a, b in CUTS]
+    spectra = [jax.vmap(lambda p: schmidt_spectrum(p, a, b))(psi) for a, b in CUTS]
+    # the other vmapped LAPACK calls of the library: GUE eigenvectors (heevd), and eigvalsh of a
+    # real kernel as the NTK learners take it (syevd)
+    keys = jax.vmap(jax.random.key)(jnp.abs(x[:, 0].real * 1e4).astype(jnp.uint32))
+    gue = jax.vmap(lambda k: jnp.abs(draw_state(k, "gue_eigvec", 16, jnp.complex64)) ** 2)(keys)
+    k = (psi.real[:, :32, None] * psi.real[:, None, :32]) + jnp.eye(32)
+    return [*spectra, gue, jax.vmap(lapack.eigvalsh)(k)]
 
 x = jax.device_put(jnp.asarray(x0), rows)
 for step in range(STEPS):
@@ -84,7 +91,7 @@ def test_spectra_on_two_cpu_devices_finish_and_match(tmp_path):
             pytest.fail(
                 f"run {run + 1} of {RUNS}: the Schmidt spectra on 2 CPU devices did not finish "
                 f"in {RUN_TIMEOUT} s: the LAPACK-on-the-intra-op-pool deadlock of issue 14 is "
-                "back (see schmidt_spectrum in quantum/_spectra.py)"
+                "back (see typicality_ntk/_lapack.py)"
             )
         assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
 
@@ -108,3 +115,7 @@ def test_spectra_on_two_cpu_devices_finish_and_match(tmp_path):
         np.testing.assert_allclose(two_dev, one_dev, rtol=0, atol=2e-6)
         np.testing.assert_allclose(two_dev, truth, rtol=0, atol=2e-6)
         np.testing.assert_allclose(two_dev.sum(axis=1), 1.0, atol=1e-5)
+    gue, kernel = got[f"arr_{len(CUTS)}"], got[f"arr_{len(CUTS) + 1}"]
+    np.testing.assert_allclose(gue.sum(axis=1), 1.0, atol=1e-5)  # unit eigenvectors, finite
+    k = psi.real[:, :32, None] * psi.real[:, None, :32] + np.eye(32)
+    np.testing.assert_allclose(kernel, np.linalg.eigvalsh(k), rtol=0, atol=1e-5)

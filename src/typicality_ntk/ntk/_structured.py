@@ -373,9 +373,7 @@ def structured_features(
     return _linen_features(structure, apply_fn, params, x, n_out)
 
 
-def structured_kernel(
-    f1: StructuredFeatures, f2: StructuredFeatures, trace_outputs: bool
-) -> Array:
+def structured_kernel(f1: StructuredFeatures, f2: StructuredFeatures, trace_outputs: bool) -> Array:
     r"""``sum_l (c^2 H1 H2^T + s^2) * (G1 . G2)`` (+ Jacobian contraction of the rest leaves).
 
     Args:

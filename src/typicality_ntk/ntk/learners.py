@@ -50,6 +50,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from typicality_ntk import _lapack as lapack
 from typicality_ntk.ntk import empirical_ntk
 from typicality_ntk.ntk.masked import MaskedMLP, masked_optimizer, n_params_mlp
 from typicality_ntk.ntk.predict import gradient_descent_mse_discrete
@@ -149,7 +150,7 @@ def random_features(net: MaskedMLP, theta0, data, width, ridge) -> dict:
     resid = y - f0_train
     dual = n_train <= phi.shape[1]  # static: eigh of the smaller Gram matrix
     gram = _mm(phi, phi.T) if dual else _mm(phi.T, phi)
-    lam, vec = jnp.linalg.eigh(gram)  # the program's one LAPACK call; ascending
+    lam, vec = lapack.eigh(gram)  # the program's one LAPACK call; ascending
     size = jnp.maximum(n_train, width + 1).astype(lam.dtype)
     keep = lam > size * jnp.finfo(lam.dtype).eps * lam[-1]
     inv = jnp.where(keep, 1 / jnp.where(keep, lam + ridge, 1), 0)
@@ -178,7 +179,7 @@ def ntk_regression(
     n = y.size
     f = functools.partial(net.apply, width=width)  # a partial: auto finds the dense structure
     k0 = empirical_ntk(f, theta0, x, implementation=implementation)  # (n_L N, n_L N)
-    lam, vec = jnp.linalg.eigh(k0)  # the program's one LAPACK call
+    lam, vec = lapack.eigh(k0)  # the program's one LAPACK call
     keep = lam > n * jnp.finfo(lam.dtype).eps * lam[-1]
     inv = jnp.where(keep, 1 / jnp.where(keep, lam + ridge, 1), 0)
     f0_train, vjp = jax.vjp(lambda p: f(p, x), theta0)
@@ -245,7 +246,7 @@ def trained_network(
         record=record,
     )
     k0 = empirical_ntk(f, theta0, x, implementation=implementation)
-    lam = jnp.linalg.eigvalsh(k0)  # the program's one LAPACK call
+    lam = lapack.eigvalsh(k0)  # the program's one LAPACK call
     keep = lam > n * jnp.finfo(lam.dtype).eps * lam[-1]
     p = net.n_params(width, x.shape[1])
     stats = kernel_stats(lam, keep, lam[n - jnp.minimum(n, p)], jnp.sum(lam), n, p, x.shape[0])
@@ -270,7 +271,7 @@ def linearized(
     k0 = empirical_ntk(f, theta0, x, implementation=implementation)  # (n_L N, n_L N)
     k_test = empirical_ntk(f, theta0, x_test, x, implementation=implementation)
     eye = jnp.eye(n, dtype=k0.dtype)
-    lam_reg, vec = jnp.linalg.eigh(k0 + ridge * eye)  # the program's one LAPACK call
+    lam_reg, vec = lapack.eigh(k0 + ridge * eye)  # the program's one LAPACK call
     lam = lam_reg - ridge
     # as ntk_regression: directions below the cut-off are null directions of J^T (K's rounding
     # noise there, ~ eps lambda_max, would otherwise be fitted at t ~ N / (lr eps lambda_max))

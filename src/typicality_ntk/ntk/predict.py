@@ -35,6 +35,8 @@ import jax.scipy as jsp
 import numpy as np
 from jax import Array
 
+from typicality_ntk import _lapack as lapack
+
 __all__ = [
     "gradient_descent_mse",
     "gradient_descent_mse_discrete",
@@ -136,7 +138,7 @@ def _make_predict_fn(
             return eigh
         if "eig" in cache:
             return cache["eig"]
-        evals, evecs = jnp.linalg.eigh(regularised())
+        evals, evecs = lapack.eigh(regularised())  # safe on several CPU devices
         if not isinstance(evals, jax.core.Tracer):  # cache concrete results only
             cache["eig"] = (evals, evecs)
         return evals, evecs
@@ -320,4 +322,4 @@ def max_learning_rate(
     """
     k = _to_2d(jnp.asarray(ntk_train_train))
     n = k.shape[0] if y_train_size is None else y_train_size
-    return 2.0 * (1.0 + momentum) * n / (jnp.linalg.eigvalsh(k)[-1] + eps)
+    return 2.0 * (1.0 + momentum) * n / (lapack.eigvalsh(k)[-1] + eps)

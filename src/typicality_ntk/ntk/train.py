@@ -40,6 +40,8 @@ import numpy as np
 import optax
 from jax import Array
 
+from typicality_ntk import _lapack as lapack
+
 __all__ = [
     "LR_SAFETY",
     "OPTIMIZERS",
@@ -137,7 +139,7 @@ def batch_lambda_bound(k: Array, n_out: int, batch_size: int | None = None) -> A
     Returns:
         The bound (scalar).
     """
-    lam_max = jnp.linalg.eigvalsh(k)[-1]
+    lam_max = lapack.eigvalsh(k)[-1]
     n = k.shape[0] // n_out
     if batch_size is None or int(batch_size) >= n:
         return lam_max

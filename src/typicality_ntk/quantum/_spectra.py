@@ -18,7 +18,7 @@ negative round-off is clipped to 0.
 
 Several CPU devices on one host (``--xla_force_host_platform_device_count=N``, the runner shards
 the sample axis over them): the spectrum is taken one matrix per LAPACK call (issue 14, see
-:func:`schmidt_spectrum`); one CPU device keeps the batched call.
+:mod:`typicality_ntk._lapack`); one CPU device keeps the batched call.
 
 All functions take spectra of shape (..., n) and return (...): they are batch-polymorphic and
 NaN-safe at zero eigenvalues (0 log 0 = 0).
@@ -27,11 +27,12 @@ NaN-safe at zero eigenvalues (0 log 0 = 0).
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 from jax import Array
+
+from typicality_ntk._lapack import per_matrix
 
 __all__ = [
     "schmidt_spectrum",
@@ -58,25 +59,9 @@ def schmidt_spectrum(psi: Array, d_a: int, d_b: int) -> Array:
     Returns:
         lambda (array of shape (dA,)), real, >= 0, summing to ||psi||^2.
     """
-    if jax.default_backend() == "cpu" and jax.local_device_count() > 1:
-        # Workaround for a deadlock in jaxlib's CPU LAPACK kernels (issue 14; jax/jaxlib 0.10.2).
-        # A batched gesdd/heevd (any LAPACK FFI kernel) whose batch is worth splitting hands the
-        # chunks to XLA's intra-op Eigen pool (jax::ParallelBatchMap) and blocks the calling
-        # thread on a BlockingCounter without running any chunk itself. XLA's thunk executor
-        # may run that custom call on a worker of the same pool; that pool has one thread per
-        # core, shared by all CPU devices. With 2 devices on 2 cores both workers end up waiting
-        # for chunks that only they could run: 0% CPU forever. Reproducer (hangs 4 of 4 on 2
-        # cores; never with 1 device): a jit over x (64, 256) complex64 sharded over 2 forced
-        # CPU devices, m = (x @ w).reshape(-1, 16, 16) with w (256, 256), then
-        # jnp.linalg.svd(m, compute_uv=False); eigvalsh(m m^dag) and qr hang the same way, so the
-        # Gram route is no way out. No XLA flag helps (--xla_cpu_multi_thread_eigen=false still
-        # hangs). A batch of one matrix is never split (the kernel runs it inline), so under
-        # vmap we loop over the samples with one LAPACK call each (sequential_vmap = lax.map):
-        # the same kernel on the same matrix, hence the same numbers; the devices give the
-        # parallelism. One CPU device (no other execution shares the pool) keeps the batched
-        # call, whose split over the pool is the fast path there.
-        return jax.custom_batching.sequential_vmap(partial(_spectrum, d_a=d_a, d_b=d_b))(psi)
-    return _spectrum(psi, d_a, d_b)
+    # several CPU devices on one host: one LAPACK call per state (a batched call can deadlock
+    # there: typicality_ntk._lapack, issue 14); one device keeps the batched call
+    return per_matrix(_spectrum)(psi, d_a=d_a, d_b=d_b)
 
 
 def _spectrum(psi: Array, d_a: int, d_b: int) -> Array:

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from typicality_ntk import _lapack as lapack
+
 __all__ = ["haar_state", "gue_matrix", "gue_eigvec_state", "shell_state", "draw_state", "SAMPLERS"]
 
 SAMPLERS = ("haar", "gue_eigvec", "energy_shell")
@@ -51,7 +53,7 @@ def gue_eigvec_state(key: Array, d: int, dtype=jnp.complex64) -> Array:
     This is the paper's wording (Sec. II: "an eigenvector of the Gaussian Unitary Ensemble");
     it costs O(d^3) per state, so prefer :func:`haar_state` when only the law matters.
     """
-    _, vecs = jnp.linalg.eigh(gue_matrix(key, d, dtype))
+    _, vecs = lapack.eigh(gue_matrix(key, d, dtype))  # safe on several CPU devices
     return vecs[:, d // 2]
 
 
