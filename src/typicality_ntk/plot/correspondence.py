@@ -243,7 +243,7 @@ def _when(table: pd.DataFrame, learner: str) -> str:
     when = f"t = {int(table['step'].max())} {name} steps"
     if "time" in table and table["time"].notna().any():  # lr * step (lr may differ per width)
         lo, hi = table["time"].min(), table["time"].max()
-        when += rf", $\eta t$ = {lo:.3g}" + (f"-{hi:.3g}" if hi > lo * (1 + 1e-9) else "")
+        when += f", lr·t = {lo:.3g}" + (f"-{hi:.3g}" if hi > lo * (1 + 1e-9) else "")
     return when
 
 
@@ -351,7 +351,8 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
     The double-descent row reports the trained network's peak in units of P* and the training
     time it was measured at (``dd_peak_first_what``); the other learners' peaks follow on rows of
     their own, each in units of its own threshold (random features: n_L N of the readout).
-    ``ntk_lo`` and ``ntk_hi`` hold the peaks' 68% bootstrap intervals (NaN elsewhere).
+    ``ntk_lo``, ``ntk_hi`` and ``ntk_median`` hold the peaks' 68% bootstrap intervals and
+    medians (NaN elsewhere).
     """
 
     def g(key):
@@ -367,6 +368,7 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
             g("lazy_relative_train_loss"),
             nan,
             nan,
+            nan,
         ),
         (
             "typicality <-> global minima near theta_0",
@@ -374,6 +376,7 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
             g("typicality_var_ratio"),
             "||theta_T - theta_0|| / ||theta_0|| at the widest net",
             g("lazy_param_change"),
+            nan,
             nan,
             nan,
         ),
@@ -385,6 +388,7 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
             g("kappa"),
             nan,
             nan,
+            nan,
         ),
     ]
     first = measured.get("dd_peak_first_learner")
@@ -394,7 +398,7 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
         g("page_peak_x"),
     )
     if first is None:
-        rows.append((*peak_row, "measured peak: P / P*", nan, nan, nan))
+        rows.append((*peak_row, "measured peak: P / P*", nan, nan, nan, nan))
     what = {
         "network": "trained network",
         "linearized": "its linearisation at theta_0, trained as long",
@@ -425,10 +429,10 @@ def correspondence_table(measured: Mapping[str, float | str]) -> pd.DataFrame:
             ntk_text += f": {measured[f'dd_note[{learner}]']}"
         head = peak_row if learner == first else ("  (same row)", "", nan)
         rows.append((*head, ntk_text, g(key), g(f"dd_peak_lo[{learner}]"),
-                     g(f"dd_peak_hi[{learner}]")))  # fmt: skip
+                     g(f"dd_peak_hi[{learner}]"), g(f"dd_peak_median[{learner}]")))  # fmt: skip
     return pd.DataFrame(
         rows, columns=["paper_row", "quantum", "quantum_value", "ntk", "ntk_value", "ntk_lo",
-                       "ntk_hi"],
+                       "ntk_hi", "ntk_median"],
     )  # fmt: skip
 
 
@@ -537,23 +541,25 @@ def plot_correspondence(entries: Mapping[str, Path], config: dict, outdir: Path)
     table.to_csv(outdir / "correspondence.csv", index=False)
     lines = ["| paper (Table 1) | quantum | value | NTK | value |", "|---|---|---|---|---|"]
 
-    def fmt(v: float, lo: float = float("nan"), hi: float = float("nan")) -> str:
+    def fmt(v: float, lo=float("nan"), hi=float("nan"), median=float("nan")) -> str:
         if not np.isfinite(v):
             return ""
-        return f"{v:.4g}" + (
-            f" [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) and np.isfinite(hi) else ""
-        )
+        out = f"{v:.4g}"
+        if np.isfinite(lo) and np.isfinite(hi):
+            out += f" [{lo:.3g}, {hi:.3g}], median {median:.3g}"
+        return out
 
     for r in table.itertuples(index=False):
         lines.append(
             f"| {r.paper_row} | {r.quantum} | {fmt(r.quantum_value)} | {r.ntk} "
-            f"| {fmt(r.ntk_value, r.ntk_lo, r.ntk_hi)} |"
+            f"| {fmt(r.ntk_value, r.ntk_lo, r.ntk_hi, r.ntk_median)} |"
         )
     lines.append("")
     lines.append(
         "Peaks: the argmax over P of the mean test loss over samples; [lo, hi] is its 68% "
-        "bootstrap interval (16th-84th percentile of the argmax when the samples of each width "
-        f"are resampled with replacement, {PEAK_BOOT} resamples, numpy Generator seed 0)."
+        "bootstrap interval and median the bootstrap median (16th, 84th and 50th percentile of "
+        "the argmax when the samples of each width are resampled with replacement, "
+        f"{PEAK_BOOT} resamples, numpy Generator seed 0)."
     )
     if np.isfinite(p_star):
         lines.append(

@@ -50,10 +50,11 @@ class PeakInterval:
                             self.hi / scale, self.level, self.n_boot, self.n_samples)  # fmt: skip
 
     def text(self, digits: int = 3) -> str:
-        """``1.32 [1.1, 1.5] (68%)``: the argmax, then the bootstrap interval."""
+        """``1.32 [0.39, 1.32] (68%), median 0.95``: the argmax, the bootstrap interval and
+        median."""
         f = f"{{:.{digits}g}}"
         return (f"{f.format(self.peak)} [{f.format(self.lo)}, {f.format(self.hi)}] "
-                f"({self.level:.0%})")  # fmt: skip
+                f"({self.level:.0%}), median {f.format(self.median)}")  # fmt: skip
 
     def as_dict(self) -> dict:
         return asdict(self)
