@@ -129,6 +129,7 @@ def test_a_skipped_row_says_why_and_is_never_met():
     assert line.rsplit("|", 2)[-2].strip() == "no" and "2.5 s" in line
 
 
+@pytest.mark.slow  # ~70 s alone, 200+ s beside the suite's other workers on 2 cores
 def test_gpu_script_smoke_runs_every_step_and_writes_its_outputs(tmp_path):
     """``bash bench/gpu.sh --smoke``: every step of the GPU script at toy sizes on CPU, into a
     temporary output dir (the committed RESULTS.md is not touched)."""

@@ -22,6 +22,7 @@ def test_paper_at_tiny_scale_writes_every_entry_and_figure_then_reuses_them(tmp_
     args = ["experiment=paper", "scale=tiny", f"store.root={root}", "hydra.run.dir=run"]
     checks = tmp_path / "figure_checks.jsonl"
     monkeypatch.setenv("TNTK_FIGURE_CHECK", str(checks))
+    monkeypatch.setenv("TNTK_FIGURE_FORMATS", "png")  # PDFs: test_cli; here one draw less each
     tests = str(Path(__file__).parent)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
     first = run_tntk(*args, cwd=tmp_path, timeout=900, tool="figure_check_main")
@@ -40,11 +41,13 @@ def test_paper_at_tiny_scale_writes_every_entry_and_figure_then_reuses_them(tmp_
         assert _nonempty(entry[0] / "results.parquet") and _nonempty(entry[0] / "meta.json")
         pngs = list((run / label / "figures").glob("*.png"))
         assert pngs and all(_nonempty(p) for p in pngs), label
-    for name in ("correspondence.png", "correspondence.pdf", "correspondence.md"):
+    assert not list(run.rglob("*.pdf"))  # TNTK_FIGURE_FORMATS=png is what was drawn
+    for name in ("correspondence.png", "correspondence.md"):
         assert _nonempty(run / "figures" / name), name
     assert len(store.load(run)) > 0
 
-    again = run_tntk(*args[:-1], "hydra.run.dir=run2", cwd=tmp_path, timeout=600)
+    # reuse (figures off: the replot below draws them all again)
+    again = run_tntk(*args[:-1], "hydra.run.dir=run2", "figures=false", cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     status = json.loads((tmp_path / "run2" / "study.json").read_text())["status"]
     assert set(status.values()) == {"reused"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def place_legends(fig: Figure) -> None:
 
 
 def save_figure(fig: Figure, outdir: str | Path, stem: str) -> list[Path]:
-    """Write ``<outdir>/<stem>.png`` and ``.pdf``; returns both paths."""
+    """Write ``<outdir>/<stem>.png`` and ``.pdf`` (:func:`figure_formats`); returns the paths."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     fig.canvas.draw()  # lay out once, then tidy what it shows (savefig draws the result)
@@ -124,10 +125,21 @@ def save_figure(fig: Figure, outdir: str | Path, stem: str) -> list[Path]:
     place_legends(fig)
     for hook in FIGURE_HOOKS:
         hook(fig, stem)
-    paths = [outdir / f"{stem}.png", outdir / f"{stem}.pdf"]
+    paths = [outdir / f"{stem}.{ext}" for ext in figure_formats()]
     for path in paths:
         fig.savefig(path, dpi=130)
     return paths
+
+
+#: Environment variable: the file formats of every figure, comma-separated (default png,pdf).
+FORMATS_ENV = "TNTK_FIGURE_FORMATS"
+
+
+def figure_formats() -> tuple[str, ...]:
+    """The formats :func:`save_figure` writes: ``$TNTK_FIGURE_FORMATS`` (e.g. ``png``: each
+    format is one more full draw of the figure), else ``png`` and ``pdf``."""
+    value = os.environ.get(FORMATS_ENV, "png,pdf")
+    return tuple(f.strip().lower() for f in value.split(",") if f.strip()) or ("png",)
 
 
 def mean_sem(table: pd.DataFrame, by: str | list[str], column: str) -> pd.DataFrame:
