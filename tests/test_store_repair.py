@@ -246,6 +246,7 @@ def test_rerun_repairs_damaged_entries_and_says_so(tmp_path):
     assert not [p for p in (root / "mp_spectrum").iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow  # 3 CLI runs (~60 s); every damage case is also checked in-process above
 def test_rerun_repairs_entries_whose_meta_json_parses_but_is_wrong(tmp_path):
     """Issue 14: a meta.json without ``config`` was reused and then raised ``KeyError`` (figures,
     tntk-plot); one whose ``files`` is a list of records skipped the checksums, so a results.parquet
