@@ -39,7 +39,7 @@ LR_SAFETY * 2 B / max_i Lambda_B(theta_0^(i))``
 (:func:`~typicality_ntk.ntk.train.auto_learning_rate`; ``B`` = N for gd, the batch for sgd):
 ``Lambda_B`` bounds ``lambda_max`` of the B-example blocks of ``K_0 + ridge I`` at the
 initialisation theta_0^(i) of sample i, for the samples the runner will draw (their keys
-re-derived: :func:`~typicality_ntk.ntk.from_config.runner_sample_keys`), so GD on every sample's
+re-derived: :func:`~typicality_ntk.sweep.sample_keys`), so GD on every sample's
 linearised network is stable (``lr sharpness <= 2 LR_SAFETY``). It is computed once before the
 sweep, one program vmapped over every (width, sample) with ``K_0`` of the masked network of the
 largest width; every learner gets it (the closed-form ones for their ``time``), so with the same
@@ -120,7 +120,6 @@ from typicality_ntk.ntk.from_config import (
     check_full_batch,
     dataset,
     lr_batch_size,
-    runner_sample_keys,
 )
 from typicality_ntk.ntk.learners import (
     LEARNERS,
@@ -137,7 +136,7 @@ from typicality_ntk.ntk.masked import MaskedMLP, n_params_mlp
 from typicality_ntk.ntk.train import auto_learning_rate, mse_loss
 from typicality_ntk.ntk.width_sweep import SWEEP_MODES, choose_mode, padded_widths, width_costs
 from typicality_ntk.plot.double_descent import peak_summary, plot_double_descent
-from typicality_ntk.sweep import Experiment, Point, RowAxis, real_dtype
+from typicality_ntk.sweep import Experiment, Point, RowAxis, real_dtype, sample_keys
 
 __all__ = [
     "COLUMNS",
@@ -294,7 +293,7 @@ def auto_lr(cfg, data, rows: list[tuple[int, int]], static: dict) -> np.ndarray:
     net = MaskedMLP(max(w for _, w in rows), static["depth"], static["n_out"],
                     static["activation"], static["parameterization"], static["sigma_w"],
                     static["sigma_b"])  # fmt: skip
-    keys = jnp.stack([runner_sample_keys(cfg.seed, p, int(cfg.samples)) for p, _ in rows])
+    keys = jnp.stack([sample_keys(cfg.seed, p, int(cfg.samples)) for p, _ in rows])
     widths = jnp.asarray([w for _, w in rows], jnp.int32)
 
     def one(key, width, x):

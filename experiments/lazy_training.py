@@ -42,7 +42,7 @@ are static. ``optim.lr=auto`` (gd/sgd, the default) gives each width the rate ``
 max_i Lambda_B(theta_0^(i))`` shared by its samples, with ``Lambda_B`` the bound of
 :func:`~typicality_ntk.ntk.train.batch_lambda_bound` (``lambda_max(K_0)`` for gd, ``B = N``) at
 the initialisation of each sample the runner will draw
-(:func:`~typicality_ntk.ntk.from_config.runner_sample_keys`): one small program per width before
+(:func:`~typicality_ntk.sweep.sample_keys`): one small program per width before
 the sweep.
 """
 
@@ -63,7 +63,6 @@ from typicality_ntk.ntk.from_config import (
     lr_batch_size,
     network,
     network_static,
-    runner_sample_keys,
 )
 from typicality_ntk.ntk.train import (
     auto_learning_rate,
@@ -74,7 +73,7 @@ from typicality_ntk.ntk.train import (
     train_mse,
 )
 from typicality_ntk.plot.training import plot_lazy_training
-from typicality_ntk.sweep import Experiment, Point, real_dtype
+from typicality_ntk.sweep import Experiment, Point, real_dtype, sample_keys
 
 __all__ = ["COLUMNS", "EXPERIMENT", "auto_lr", "check", "points", "sample"]
 
@@ -123,7 +122,7 @@ def auto_lr(cfg, data, index: int, static: dict) -> float:
     docstring; one jitted program vmapped over the samples."""
     init, apply = network(**static)
     x, batch = data["x_train"], lr_batch_size(cfg)
-    keys = runner_sample_keys(cfg.seed, index, int(cfg.samples))
+    keys = sample_keys(cfg.seed, index, int(cfg.samples))
 
     def one(key, x):
         theta0, _ = _init(init, key, x)

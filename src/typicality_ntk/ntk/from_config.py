@@ -19,7 +19,6 @@ __all__ = [
     "count_params",
     "dataset",
     "check_full_batch",
-    "runner_sample_keys",
     "lr_batch_size",
 ]
 
@@ -74,19 +73,6 @@ def check_full_batch(cfg) -> None:
             o.batch_size,
             "gd is full-batch: use null (or optim=sgd for mini-batches)",
         )
-
-
-def runner_sample_keys(seed: int, index: int, samples: int) -> jax.Array:
-    """The keys the runner gives samples ``0 .. samples - 1`` of its point (or row group)
-    number ``index``: ``fold_in(fold_in(fold_in(key(seed), 1), index), i)``, the derivation
-    :mod:`typicality_ntk.sweep._runner` documents (a test checks that they agree).
-
-    Returns:
-        Typed PRNG keys of shape ``(samples,)``.
-    """
-    point = jax.random.fold_in(jax.random.fold_in(jax.random.key(int(seed)), 1), int(index))
-    idx = np.arange(samples, dtype=np.uint32)
-    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(point, idx)
 
 
 def lr_batch_size(cfg) -> int:

@@ -3,7 +3,7 @@
 from typicality_ntk.sweep._experiment import Experiment, Point, RowAxis
 from typicality_ntk.sweep._loading import experiment_config, load_experiment
 from typicality_ntk.sweep._precision import complex_dtype, precision_scope, real_dtype
-from typicality_ntk.sweep._runner import Runner, RunResult, freeze_static, run
+from typicality_ntk.sweep._runner import Runner, RunResult, freeze_static, run, sample_keys
 from typicality_ntk.sweep._study import Study, job_overrides
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "precision_scope",
     "real_dtype",
     "run",
+    "sample_keys",
 ]

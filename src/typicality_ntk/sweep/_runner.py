@@ -48,7 +48,7 @@ from typicality_ntk.sweep._experiment import Experiment, Point
 from typicality_ntk.sweep._precision import precision_scope
 from typicality_ntk.sweep._progress import Heartbeat
 
-__all__ = ["RunResult", "Runner", "run", "freeze_static"]
+__all__ = ["RunResult", "Runner", "run", "freeze_static", "sample_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,25 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
+def _fold_each(key, indices):
+    """``fold_in(key, i)`` for each ``i`` of ``indices``: keys of shape ``indices.shape``."""
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, indices)
+
+
+def _points_root(seed: int):
+    """The root of every point key (the module docstring's derivation)."""
+    return jax.random.fold_in(jax.random.key(int(seed)), 1)
+
+
+def sample_keys(seed: int, index: int, samples: int) -> jax.Array:
+    """The keys the runner gives samples ``0 .. samples - 1`` of its point (or row group) number
+    ``index``, for an experiment that needs its samples' randomness before the run (e.g. a
+    learning rate bounded over the samples' initialisations). Typed keys of shape ``(samples,)``.
+    """
+    point = jax.random.fold_in(_points_root(seed), int(index))
+    return _fold_each(point, np.arange(samples, dtype=np.uint32))
+
+
 class Runner:
     """Runs experiments; holds the compiled programs so repeated points never recompile.
 
@@ -182,7 +201,7 @@ class Runner:
         sample_fn = experiment.sample
 
         def samples_of(point_key, idx, context):
-            keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(point_key, idx)
+            keys = _fold_each(point_key, idx)
             return jax.vmap(lambda k: sample_fn(k, context, **kwargs))(keys)
 
         def batched(point_key, idx, context):
@@ -349,7 +368,7 @@ class Runner:
             points: list[Point] = list(experiment.points(cfg, jax.random.fold_in(root, 0)))
             setup_s = time.perf_counter() - t0
             self._check_result_size(experiment, cfg, points, samples)
-            points_root = jax.random.fold_in(root, 1)
+            points_root = _points_root(cfg.seed)
             rows, arrays, compile_s, run_s, chunks_used = [], {}, 0.0, 0.0, []
             bar = tqdm(
                 total=sum(max(len(p.rows), 1) for p in points) * samples,
@@ -366,7 +385,7 @@ class Runner:
                     static = freeze_static(point.static)
                     n_rows = len(point.rows)
                     if n_rows:
-                        point_key = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
+                        point_key = _fold_each(
                             points_root, jnp.arange(row0, row0 + n_rows, dtype=jnp.uint32)
                         )
                         row_context = {k: np.asarray(v) for k, v in point.row_context.items()}
