@@ -33,7 +33,7 @@ __all__ = ["apply_command_line", "check_applicable", "command_line"]
 
 def command_line(overrides: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
     """``(group choices, keys)`` of a job's overrides: ``{"optim": "adam"}`` and
-    ``{"optim.lr": "optim.lr=0.01"}`` (dotted key -> the override as typed). ``hydra.*`` keys,
+    ``{"optim.lr": "0.01"}`` (dotted key -> the value as typed). ``hydra.*`` keys,
     ``experiment=`` and deletions are neither."""
     groups, keys = {}, {}
     for o in OverridesParser.create().parse_overrides(list(overrides)):
@@ -43,7 +43,7 @@ def command_line(overrides: Sequence[str]) -> tuple[dict[str, str], dict[str, st
         if key in GROUPS and o.package is None and not o.is_add():
             groups[key] = str(o.value())
         else:
-            keys[key] = o.input_line
+            keys[key] = o.input_line.split("=", 1)[-1]
     return groups, keys
 
 
@@ -83,46 +83,43 @@ def check_applicable(config, experiment, overrides: Sequence[str]) -> None:
     from typicality_ntk.sweep._study import PASSTHROUGH_KEYS
 
     groups, keys = command_line(overrides)
+    asked = {**groups, **keys}  # every key or group the command line set -> its value as typed
     name = experiment.name
     if isinstance(experiment, Study):
         own = own_keys(experiment.schema or Config)
         allowed = (*PASSTHROUGH_KEYS, *own, "module")
-        for key, line in {**{g: f"{g}={v}" for g, v in groups.items()}, **keys}.items():
+        for key, value in asked.items():
             if key not in allowed:
                 raise ConfigError(
                     key,
-                    line.split("=", 1)[-1],
+                    value,
                     f"experiment={name} sizes its own jobs ({', '.join(own) or 'no keys'}); "
                     f"it passes on only {', '.join(PASSTHROUGH_KEYS)}",
                 )
         return
     used = set(experiment.uses)
-    for key, line in {**{g: f"{g}={v}" for g, v in groups.items()}, **keys}.items():
+    unused = {}  # key -> why: what a group's other settings, or the experiment, never read
+    for group in used:
+        node = getattr(config, group, None)
+        if hasattr(node, "unused_keys"):
+            unused.update({f"{group}.{k}": why for k, why in node.unused_keys().items()})
+    unused.update(experiment.unused(config) if experiment.unused is not None else {})
+    for key, value in asked.items():
         group = key.split(".")[0]
         if group in GROUPS and group not in used:
             raise ConfigError(
                 key,
-                line.split("=", 1)[-1],
+                value,
                 f"experiment={name} does not use the {group} group (it uses: "
                 f"{', '.join(sorted(used)) or 'none'})",
             )
-    unused = dict(experiment.unused(config)) if experiment.unused is not None else {}
-    for key, line in {**{g: f"{g}={v}" for g, v in groups.items()}, **keys}.items():
         if key in unused:
-            raise ConfigError(key, line.split("=", 1)[-1], unused[key])
-    asked = keys.get("optim.log_points")
-    if "optim" in used and asked is not None:
-        steps = config.optim.steps
-        if str(asked.split("=", 1)[-1]).isdigit() and int(asked.split("=", 1)[-1]) > steps + 1:
-            raise ConfigError(
-                "optim.log_points",
-                asked.split("=", 1)[-1],
-                f"must be <= optim.steps + 1 = {steps + 1} (steps 0..{steps} are all there is)",
-            )
-    for group in used:
-        node = getattr(config, group, None)
-        unused = node.unused_keys() if hasattr(node, "unused_keys") else {}
-        for sub, why in unused.items():
-            key = f"{group}.{sub}"
-            if key in keys:
-                raise ConfigError(key, keys[key].split("=", 1)[-1], why)
+            raise ConfigError(key, value, unused[key])
+    points = keys.get("optim.log_points", "")
+    steps = config.optim.steps if "optim" in used else None
+    if steps is not None and points.isdigit() and int(points) > steps + 1:
+        raise ConfigError(
+            "optim.log_points",
+            points,
+            f"must be <= optim.steps + 1 = {steps + 1} (steps 0..{steps} are all there is)",
+        )

@@ -132,8 +132,9 @@ def preflight(config_dir: str, config_name: str, overrides: Sequence[str], multi
     for root in dict.fromkeys(c.store.root for c in configs):
         check_store_root(root)
     for setting in dict.fromkeys(c.compile_cache for c in configs):
-        if setting != "auto" and compile_cache_dir(setting) is not None:
-            check_store_root(str(compile_cache_dir(setting)), key="compile_cache", value=setting)
+        path = compile_cache_dir(setting) if setting != "auto" else None  # auto falls back to off
+        if path is not None:
+            check_store_root(str(path), key="compile_cache", value=setting)
     return len(jobs)
 
 

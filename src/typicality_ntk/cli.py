@@ -194,9 +194,10 @@ def _warn_diverged(name: str, results: Path) -> None:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    if "diverged" not in pq.read_schema(results).names:
+    names = pq.read_schema(results).names
+    if "diverged" not in names:
         return
-    cols = [c for c in ("width", "sample", "diverged") if c in pq.read_schema(results).names]
+    cols = [c for c in ("width", "sample", "diverged") if c in names]
     table = pd.read_parquet(results, columns=cols)
     keys = [c for c in cols if c != "diverged"]
     every = table.drop_duplicates(keys)
